@@ -1,0 +1,158 @@
+"""NMM1 kernel: static transfer function with second-order synapses (models.md M4, M5).
+
+Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l (M5)::
+
+    r_k = T_k(x_k)          T = Phi (QIF, M3) or the Jansen-Rit sigmoid S (M4)
+    ds/dt = z / tau_s
+    dz/dt = (r - 2 z - s) / tau_s
+
+State ``y[var, population, lane]`` per block with var = (s, z). The recorded variables are
+(r, v, s, z) as in NMM2: r = T(x), and v the frozen-input mean voltage v* (QIF, M3) or x (sigmoid).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..transfer import QIF, mean_voltage, phi_qif, sigmoid
+from .common import CHUNK, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+
+N_STATE = 2
+
+
+@numba.njit(cache=True, inline="always")
+def rates(r, x, kinds, p0, p1, p2):
+    """r[k, j] = T_k(x[k, j]) in kHz: Phi (M3) for QIF populations, S (M4) for sigmoid ones."""
+    P, L = x.shape
+    for k in range(P):
+        if kinds[k] == QIF:
+            for j in range(L):
+                r[k, j] = phi_qif(x[k, j], p0[k, j], p1[k, j])
+        else:
+            for j in range(L):
+                r[k, j] = sigmoid(x[k, j], p0[k, j], p1[k, j], p2[k, j])
+
+
+@numba.njit(cache=True)
+def _record(rec, y, x, r, kinds, p0, p1):
+    P, L = x.shape
+    for k in range(P):
+        for j in range(L):
+            rec[0, k, j] = r[k, j]
+            rec[1, k, j] = mean_voltage(kinds[k], x[k, j], r[k, j], p0[k, j], p1[k, j])
+            rec[2, k, j] = y[0, k, j]
+            rec[3, k, j] = y[1, k, j]
+
+
+@numba.njit(cache=True)
+def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, stride, sin_amp, omega,
+                     phase, has_series, has_sin, dt, n_steps, record_every, check_every, method,
+                     out, status):
+    P, L = const.shape
+    y = y0.copy()
+    inv_ts = 1.0 / par[0]
+    eta = par[1]
+    p0 = par[2]
+    p1 = par[3]
+    p2 = par[4]
+    yt = np.empty_like(y)
+    acc = np.empty_like(y)
+    x = np.empty((P, L))
+    r = np.empty((P, L))
+    rec = np.empty((4, P, L))
+    D = np.empty((2 * CHUNK + 1, P, L))
+    cos_now = np.empty(L)
+    sin_now = np.empty(L)
+    rot_c, rot_s = half_step_rotation(omega, dt)
+    half = 0.5 * dt
+    sixth = dt / 6.0
+    for n0 in range(0, n_steps, CHUNK):
+        nc = min(CHUNK, n_steps - n0)
+        fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
+                         has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
+        if n0 == 0:
+            coupled_input(x, y[0], eta, D, 0, K)
+            rates(r, x, kinds, p0, p1, p2)
+            _record(rec, y, x, r, kinds, p0, p1)
+            out[0] = rec
+        for i in range(nc):
+            h = 2 * i
+            if method == RK4:
+                coupled_input(x, y[0], eta, D, h, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = y[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * y[1, k, j] - y[0, k, j]) * inv_ts[k, j]
+                        acc[0, k, j] = d0
+                        acc[1, k, j] = d1
+                        yt[0, k, j] = y[0, k, j] + half * d0
+                        yt[1, k, j] = y[1, k, j] + half * d1
+                coupled_input(x, yt[0], eta, D, h + 1, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = yt[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
+                        acc[0, k, j] += 2.0 * d0
+                        acc[1, k, j] += 2.0 * d1
+                        yt[0, k, j] = y[0, k, j] + half * d0
+                        yt[1, k, j] = y[1, k, j] + half * d1
+                coupled_input(x, yt[0], eta, D, h + 1, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = yt[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
+                        acc[0, k, j] += 2.0 * d0
+                        acc[1, k, j] += 2.0 * d1
+                        yt[0, k, j] = y[0, k, j] + dt * d0
+                        yt[1, k, j] = y[1, k, j] + dt * d1
+                coupled_input(x, yt[0], eta, D, h + 2, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = yt[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
+                        y[0, k, j] += sixth * (acc[0, k, j] + d0)
+                        y[1, k, j] += sixth * (acc[1, k, j] + d1)
+            else:
+                coupled_input(x, y[0], eta, D, h, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = y[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * y[1, k, j] - y[0, k, j]) * inv_ts[k, j]
+                        acc[0, k, j] = d0
+                        acc[1, k, j] = d1
+                        yt[0, k, j] = y[0, k, j] + dt * d0
+                        yt[1, k, j] = y[1, k, j] + dt * d1
+                coupled_input(x, yt[0], eta, D, h + 2, K)
+                rates(r, x, kinds, p0, p1, p2)
+                for k in range(P):
+                    for j in range(L):
+                        d0 = yt[1, k, j] * inv_ts[k, j]
+                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
+                        y[0, k, j] += half * (acc[0, k, j] + d0)
+                        y[1, k, j] += half * (acc[1, k, j] + d1)
+            m = n0 + i + 1
+            if m % record_every == 0:
+                coupled_input(x, y[0], eta, D, h + 2, K)
+                rates(r, x, kinds, p0, p1, p2)
+                _record(rec, y, x, r, kinds, p0, p1)
+                out[m // record_every] = rec
+            if m % check_every == 0 or m == n_steps:
+                mark_nonfinite(y, status, m)
+
+
+@numba.njit(cache=True, parallel=True)
+def integrate(y0, par, kinds, K, const, series, series_shared, stride, sin_amp, omega, phase,
+              has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
+    """Integrate blocks of NMM1 circuits in parallel (arguments as :func:`nmm2.integrate`;
+    y0 is (nb, 2, P, L) = (s, z), par is (nb, 5, P, L) = tau_s, eta_bar, p0, p1, p2 of the
+    transfer function, kinds (P,) int64 its kind)."""
+    nb = y0.shape[0]
+    for b in numba.prange(nb):
+        _integrate_block(b, y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
+                         sin_amp[b], omega[b], phase[b], has_series, has_sin, dt, n_steps,
+                         record_every, check_every, method, out[:, b], status[b])

@@ -1,0 +1,164 @@
+"""NMM2 kernel: exact MPR mean field with second-order synapses (models.md M2, M5).
+
+Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k J (M5)::
+
+    dr/dt = (Delta/(pi tau_m) + 2 r v) / tau_m
+    dv/dt = (v^2 + x - (pi tau_m r)^2) / tau_m
+    ds/dt = z / tau_s
+    dz/dt = (r - 2 z - s) / tau_s
+
+State layout ``y[var, population, lane]`` per block with var = (r, v, s, z); r in kHz, time in ms.
+The RK4 and Heun stages are written out so that every stage is one pass over the lanes.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .common import CHUNK, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+
+N_STATE = 4
+
+
+@numba.njit(cache=True, inline="always")
+def rhs(r, v, s, z, x, inv_tm, a_r, pitm2, inv_ts):
+    """Right-hand side of models.md M2 for one population (a_r = Delta/(pi tau_m), pitm2 = (pi tau_m)^2)."""
+    return ((a_r + 2.0 * r * v) * inv_tm,
+            (v * v + x - pitm2 * r * r) * inv_tm,
+            z * inv_ts,
+            (r - 2.0 * z - s) * inv_ts)
+
+
+@numba.njit(cache=True)
+def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
+                     has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
+    P, L = const.shape
+    y = y0.copy()
+    tm = par[0]
+    inv_tm = 1.0 / tm
+    inv_ts = 1.0 / par[1]
+    a_r = par[2] / (math.pi * tm)
+    pitm2 = (math.pi * tm) ** 2
+    eta = par[3]
+    yt = np.empty_like(y)
+    acc = np.empty_like(y)
+    x = np.empty((P, L))
+    D = np.empty((2 * CHUNK + 1, P, L))
+    cos_now = np.empty(L)
+    sin_now = np.empty(L)
+    rot_c, rot_s = half_step_rotation(omega, dt)
+    half = 0.5 * dt
+    sixth = dt / 6.0
+    out[0] = y
+    for n0 in range(0, n_steps, CHUNK):
+        nc = min(CHUNK, n_steps - n0)
+        fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
+                         has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
+        for i in range(nc):
+            h = 2 * i
+            if method == RK4:
+                # stage 1: k1 at (t, y)
+                coupled_input(x, y[2], eta, D, h, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        acc[0, k, j] = d0
+                        acc[1, k, j] = d1
+                        acc[2, k, j] = d2
+                        acc[3, k, j] = d3
+                        yt[0, k, j] = y[0, k, j] + half * d0
+                        yt[1, k, j] = y[1, k, j] + half * d1
+                        yt[2, k, j] = y[2, k, j] + half * d2
+                        yt[3, k, j] = y[3, k, j] + half * d3
+                # stage 2: k2 at (t + dt/2, y + dt/2 k1)
+                coupled_input(x, yt[2], eta, D, h + 1, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        acc[0, k, j] += 2.0 * d0
+                        acc[1, k, j] += 2.0 * d1
+                        acc[2, k, j] += 2.0 * d2
+                        acc[3, k, j] += 2.0 * d3
+                        yt[0, k, j] = y[0, k, j] + half * d0
+                        yt[1, k, j] = y[1, k, j] + half * d1
+                        yt[2, k, j] = y[2, k, j] + half * d2
+                        yt[3, k, j] = y[3, k, j] + half * d3
+                # stage 3: k3 at (t + dt/2, y + dt/2 k2)
+                coupled_input(x, yt[2], eta, D, h + 1, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        acc[0, k, j] += 2.0 * d0
+                        acc[1, k, j] += 2.0 * d1
+                        acc[2, k, j] += 2.0 * d2
+                        acc[3, k, j] += 2.0 * d3
+                        yt[0, k, j] = y[0, k, j] + dt * d0
+                        yt[1, k, j] = y[1, k, j] + dt * d1
+                        yt[2, k, j] = y[2, k, j] + dt * d2
+                        yt[3, k, j] = y[3, k, j] + dt * d3
+                # stage 4: k4 at (t + dt, y + dt k3); y += dt/6 (k1 + 2 k2 + 2 k3 + k4)
+                coupled_input(x, yt[2], eta, D, h + 2, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        y[0, k, j] += sixth * (acc[0, k, j] + d0)
+                        y[1, k, j] += sixth * (acc[1, k, j] + d1)
+                        y[2, k, j] += sixth * (acc[2, k, j] + d2)
+                        y[3, k, j] += sixth * (acc[3, k, j] + d3)
+            else:
+                # Heun: predictor y + dt f(t, y), corrector y += dt/2 (f(t, y) + f(t + dt, y_pred))
+                coupled_input(x, y[2], eta, D, h, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        acc[0, k, j] = d0
+                        acc[1, k, j] = d1
+                        acc[2, k, j] = d2
+                        acc[3, k, j] = d3
+                        yt[0, k, j] = y[0, k, j] + dt * d0
+                        yt[1, k, j] = y[1, k, j] + dt * d1
+                        yt[2, k, j] = y[2, k, j] + dt * d2
+                        yt[3, k, j] = y[3, k, j] + dt * d3
+                coupled_input(x, yt[2], eta, D, h + 2, K)
+                for k in range(P):
+                    for j in range(L):
+                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
+                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+                        y[0, k, j] += half * (acc[0, k, j] + d0)
+                        y[1, k, j] += half * (acc[1, k, j] + d1)
+                        y[2, k, j] += half * (acc[2, k, j] + d2)
+                        y[3, k, j] += half * (acc[3, k, j] + d3)
+            m = n0 + i + 1
+            if m % record_every == 0:
+                out[m // record_every] = y
+            if m % check_every == 0 or m == n_steps:
+                mark_nonfinite(y, status, m)
+
+
+@numba.njit(cache=True, parallel=True)
+def integrate(y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
+              has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
+    """Integrate blocks of NMM2 circuits in parallel.
+
+    Parameters
+    ----------
+    y0 : (nb, 4, P, L) initial (r kHz, v, s kHz, z kHz)
+    par : (nb, 4, P, L) tau_m (ms), tau_s (ms), Delta, eta_bar
+    K : (nb, P, P, L) effective coupling tau_m,k J[k, l]
+    const : (nb, P, L) constant input; series : (n_samples, nb or 1, P, L or 1) sampled input
+    sin_amp : (nb, P, L); omega : (nb, L) rad/ms; phase : (nb, L) rad
+    out : (n_rec, nb, 4, P, L) written in place; status : (nb, L) int64, -1 or the step count at
+        which a lane was first seen non-finite.
+    """
+    nb = y0.shape[0]
+    for b in numba.prange(nb):
+        _integrate_block(b, y0[b], par[b], K[b], const[b], series, series_shared, stride, sin_amp[b],
+                         omega[b], phase[b], has_series, has_sin, dt, n_steps, record_every,
+                         check_every, method, out[:, b], status[b])

@@ -1,0 +1,384 @@
+"""Run NMM2 / NMM1 circuits: validate, pack into the kernels' lane layout, integrate, unpack.
+
+Public entry points: :func:`simulate` (one circuit) and :func:`simulate_batch` (many circuits of
+one structure, differing in any parameter or input). Both check every argument before any
+compilation starts, and both run the same compiled kernels.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import kernels
+from .circuit import Circuit
+from .drive import SampledInput, SinusoidInput, split_input
+from .errors import SimulationDiverged, check_positive, check_positive_int, unknown_name_error
+from .result import BatchResult, SimulationResult
+from .transfer import QIF, TRANSFER_KINDS, phi_qif, sigmoid, v_star_qif
+from .units import hz_to_khz, hz_to_rad_per_ms
+
+MODELS = ("nmm2", "nmm1")
+#: dt may be at most this fraction of the fastest time constant (tau_m or tau_s)
+MAX_DT_FRACTION = 0.1
+#: parameter sets per block of contiguous lanes in batched runs
+LANES = 16
+#: how often (steps) the kernels look for non-finite states between recordings
+CHECK_EVERY = 1024
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Validated time grid of a run."""
+
+    model: str
+    duration_ms: float
+    dt_ms: float
+    n_steps: int
+    record_every: int
+    method: str
+
+    @property
+    def n_records(self):
+        return self.n_steps // self.record_every + 1
+
+    @property
+    def time_ms(self):
+        return np.arange(self.n_records) * (self.record_every * self.dt_ms)
+
+
+def check_run(circuits, model, duration_ms, dt_ms, record_every, method):
+    """Validate model, grid and step size for circuits of one structure; return a RunSpec."""
+    if model not in MODELS:
+        raise unknown_name_error("model", model, MODELS)
+    if method not in kernels.METHODS:
+        raise unknown_name_error("method", method, kernels.METHODS)
+    duration_ms = check_positive("duration_ms", duration_ms, "ms")
+    dt_ms = check_positive("dt_ms", dt_ms, "ms")
+    record_every = check_positive_int("record_every", record_every)
+    n_steps = int(round(duration_ms / dt_ms))
+    if n_steps < 1 or abs(n_steps * dt_ms - duration_ms) > 1e-9 * max(duration_ms, 1.0):
+        raise ValueError(f"duration_ms={duration_ms} must be a whole number of steps dt_ms={dt_ms}")
+    fastest = min(c.fastest_time_scale_ms for c in circuits)
+    if dt_ms > MAX_DT_FRACTION * fastest:
+        raise ValueError(
+            f"dt_ms={dt_ms} is too coarse: it must be at most {MAX_DT_FRACTION} x the fastest time "
+            f"constant ({fastest} ms), i.e. <= {MAX_DT_FRACTION * fastest:g} ms")
+    if model == "nmm2":
+        for c in circuits:
+            bad = [p.name for p in c.populations if not p.is_qif]
+            if bad:
+                raise ValueError(
+                    f"model 'nmm2' (exact mean field) exists only for QIF populations; "
+                    f"{bad} use transfer='sigmoid' (run them with model='nmm1')")
+    return RunSpec(model, duration_ms, dt_ms, n_steps, record_every, method)
+
+
+def check_same_structure(circuits):
+    first = circuits[0]
+    kinds = [p.transfer for p in first.populations]
+    for i, c in enumerate(circuits[1:], 1):
+        if c.names != first.names or [p.transfer for p in c.populations] != kinds:
+            raise ValueError(
+                f"circuit {i} differs in structure from circuit 0 (populations {c.names} vs "
+                f"{first.names}); a batch shares populations and transfer kinds")
+
+
+def as_input(inp, input_dt_ms, dt_ms):
+    """Accept Input objects as they are; an array becomes a SampledInput every input_dt_ms (default dt_ms)."""
+    if inp is None or isinstance(inp, (SampledInput, SinusoidInput)):
+        return inp
+    if isinstance(inp, (list, tuple)) and inp and all(isinstance(p, (SampledInput, SinusoidInput)) for p in inp):
+        return inp
+    try:
+        values = np.asarray(inp, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"input must be an array of numbers or stimsim input objects, got {type(inp).__name__}") from None
+    return SampledInput(values, dt_ms if input_dt_ms is None else input_dt_ms)
+
+
+def check_sampled(sampled, P, spec):
+    """Stride in half-steps, and a check that the samples cover the run."""
+    half = 0.5 * spec.dt_ms
+    stride = sampled.dt_ms / half
+    if abs(stride - round(stride)) > 1e-9 * stride or round(stride) < 1:
+        raise ValueError(
+            f"input dt_ms={sampled.dt_ms} must be a whole multiple of half the step "
+            f"(dt_ms/2 = {half:g} ms)")
+    stride = int(round(stride))
+    if sampled.values.shape[1] != P:
+        raise ValueError(f"input has {sampled.values.shape[1]} columns but the circuit has {P} populations")
+    need = (2 * spec.n_steps + stride - 1) // stride + 1
+    if sampled.values.shape[0] < need:
+        raise ValueError(
+            f"input covers {sampled.duration_ms:g} ms ({sampled.values.shape[0]} samples) but the run "
+            f"needs {spec.duration_ms:g} ms ({need} samples every {sampled.dt_ms:g} ms)")
+    return stride
+
+
+def check_sinusoid(sine, P, spec):
+    if sine.amplitude.shape[0] not in (1, P):
+        raise ValueError(f"sinusoid amplitude has {sine.amplitude.shape[0]} entries, expected 1 or {P}")
+    nyquist_hz = 1000.0 / (2.0 * spec.dt_ms)
+    if sine.freq_hz >= nyquist_hz:
+        raise ValueError(f"sinusoid freq_hz={sine.freq_hz} must be below the Nyquist frequency {nyquist_hz:g} Hz of dt_ms={spec.dt_ms}")
+
+
+def initial_state(circuit, model, initial):
+    """Initial state (4, P) for nmm2 or (2, P) for nmm1.
+
+    Default: synapses at rest (s = z = 0) and, for NMM2, (r, v) on the uncoupled frozen-input
+    fixed point r = Phi(eta_bar + I), v = v*(r) (M3), so both models start from one state.
+    'fixed_point' starts on the lowest-rate fixed point (s = r*).
+    """
+    P = circuit.n_populations
+    nv = 4 if model == "nmm2" else 2
+    if initial is None or (isinstance(initial, str) and initial == "fixed_point"):
+        if initial is None:
+            r = np.array([_uncoupled_rate(p) for p in circuit.populations])
+            s = np.zeros(P)
+        else:
+            from .fixed_points import find_fixed_points
+
+            r = find_fixed_points(circuit)[0]
+            s = r.copy()
+        if model == "nmm1":
+            return np.stack([s, np.zeros(P)])
+        v = np.array([v_star_qif(rk, p.delta, p.tau_m) for rk, p in zip(r, circuit.populations)])
+        return np.stack([r, v, s, np.zeros(P)])
+    if isinstance(initial, str):
+        raise ValueError(f"initial must be None, 'fixed_point' or an array of shape ({nv}, {P}), got {initial!r}")
+    y = np.asarray(initial, dtype=float)
+    if y.shape != (nv, P) or not np.all(np.isfinite(y)):
+        names = "(r kHz, v, s kHz, z kHz)" if model == "nmm2" else "(s kHz, z kHz)"
+        raise ValueError(f"initial for {model} must be a finite array of shape ({nv}, {P}) = {names} x populations, got shape {y.shape}")
+    if model == "nmm2" and np.any(y[0] < 0):
+        raise ValueError(f"initial rates r must be >= 0, got {y[0].tolist()}")
+    return y
+
+
+def _uncoupled_rate(pop):
+    x = pop.eta_bar + pop.I
+    if pop.is_qif:
+        return phi_qif(x, pop.delta, pop.tau_m)
+    return sigmoid(x, hz_to_khz(pop.rmax_hz), pop.slope_per_mv, pop.threshold_mv)
+
+
+def _pad_lanes(arr, B, L):
+    """(..., B) -> (nb, ..., L), padding the last axis by repeating the last set."""
+    nb = -(-B // L)
+    pad = nb * L - B
+    if pad:
+        arr = np.concatenate([arr, np.repeat(arr[..., -1:], pad, axis=-1)], axis=-1)
+    arr = arr.reshape(arr.shape[:-1] + (nb, L))
+    return np.ascontiguousarray(np.moveaxis(arr, -2, 0))
+
+
+def _parameters(circuits, model):
+    """Per-set parameter array (n_par, P, B) in the order the kernel expects."""
+    if model == "nmm2":
+        cols = [[c.vector(n) for c in circuits] for n in ("tau_m", "tau_s", "delta", "eta_bar")]
+    else:
+        def tp(c):
+            p0 = np.array([p.delta if p.is_qif else hz_to_khz(p.rmax_hz) for p in c.populations])
+            p1 = np.array([p.tau_m if p.is_qif else p.slope_per_mv for p in c.populations])
+            p2 = np.array([0.0 if p.is_qif else p.threshold_mv for p in c.populations])
+            return p0, p1, p2
+        tps = [tp(c) for c in circuits]
+        cols = [[c.vector("tau_s") for c in circuits], [c.vector("eta_bar") for c in circuits],
+                [t[0] for t in tps], [t[1] for t in tps], [t[2] for t in tps]]
+    return np.stack([np.stack(col, axis=-1) for col in cols])
+
+
+def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
+    """Integrate B circuits; return (states (n_rec, 4, P, B), status (B,), wall seconds).
+
+    ``inputs`` is a list (one per circuit) of (SampledInput or None, SinusoidInput or None),
+    already validated; all sampled inputs share dt and length, or there is one shared input.
+    """
+    B = len(circuits)
+    P = circuits[0].n_populations
+    L = 1 if B == 1 else lanes
+    mod = kernels.MODELS[spec.model]
+    y0 = _pad_lanes(np.stack(initials, axis=-1), B, L)
+    par = _pad_lanes(_parameters(circuits, spec.model), B, L)
+    K = _pad_lanes(np.stack([c.effective_coupling for c in circuits], axis=-1), B, L)
+    const = _pad_lanes(np.stack([c.vector("I") for c in circuits], axis=-1), B, L)
+    nb = y0.shape[0]
+
+    sampled = [s for s, _ in inputs]
+    sines = [w for _, w in inputs]
+    has_series = any(s is not None for s in sampled)
+    shared = has_series and all(s is sampled[0] for s in sampled)
+    if not has_series:
+        series, stride = np.zeros((2, 1, P, 1)), 1
+    else:
+        stride = check_sampled(next(s for s in sampled if s is not None), P, spec)
+        if shared:
+            series = np.ascontiguousarray(sampled[0].values[:, None, :, None])
+        else:
+            n = min(s.values.shape[0] for s in sampled if s is not None)
+            stack = np.stack([s.values[:n] if s is not None else np.zeros((n, P)) for s in sampled], axis=-1)
+            series = np.ascontiguousarray(np.moveaxis(_pad_lanes(np.moveaxis(stack, 0, -2), B, L), -2, 0))
+    has_sin = any(w is not None for w in sines)
+    amp = np.stack([np.broadcast_to(w.amplitude, (P,)) if w is not None else np.zeros(P) for w in sines], axis=-1)
+    omega = np.array([hz_to_rad_per_ms(w.freq_hz) if w is not None else 0.0 for w in sines])
+    phase = np.array([w.phase_rad if w is not None else 0.0 for w in sines])
+    amp, omega, phase = _pad_lanes(amp, B, L), _pad_lanes(omega, B, L), _pad_lanes(phase, B, L)
+
+    out = np.empty((spec.n_records, nb, 4, P, L))
+    status = np.full((nb, L), -1, dtype=np.int64)
+    method = kernels.METHODS[spec.method]
+    args = (y0, par)
+    if spec.model == "nmm1":
+        kinds = np.array([TRANSFER_KINDS[p.transfer] for p in circuits[0].populations], dtype=np.int64)
+        args = args + (kinds,)
+    t0 = time.perf_counter()
+    mod.integrate(*args, K, const, series, shared, stride, amp, omega, phase, has_series, has_sin,
+                  spec.dt_ms, spec.n_steps, spec.record_every, CHECK_EVERY, method, out, status)
+    wall = time.perf_counter() - t0
+    states = np.moveaxis(out, 1, -2).reshape(spec.n_records, 4, P, nb * L)[..., :B]
+    return states, status.reshape(-1)[:B], wall
+
+
+def _raise_if_diverged(status, states, spec, circuits, raise_error=True):
+    bad = np.flatnonzero(status >= 0)
+    if bad.size == 0:
+        return bad
+    if raise_error:
+        b = int(bad[0])
+        t_hi = status[b] * spec.dt_ms
+        t_lo = max(0.0, t_hi - CHECK_EVERY * spec.dt_ms)
+        last = states[-1, :, :, b]
+        pops = [circuits[b].names[k] for k in range(last.shape[1]) if not np.all(np.isfinite(last[:, k]))]
+        which = f" (set {b} of {len(circuits)})" if len(circuits) > 1 else ""
+        raise SimulationDiverged(
+            f"{spec.model} trajectory{which} became non-finite between t = {t_lo:g} and {t_hi:g} ms "
+            f"in population(s) {pops or circuits[b].names}; reduce dt_ms (now {spec.dt_ms}) or check the parameters")
+    return bad
+
+
+def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, record_every=1,
+             method="rk4", initial=None, input_dt_ms=None):
+    """Integrate one circuit under NMM2 (exact, M2) or NMM1 (heuristic, M4).
+
+    Parameters
+    ----------
+    circuit : Circuit
+    model : {'nmm2', 'nmm1'}
+    duration_ms, dt_ms : float
+        Simulated time and fixed step, ms. dt must be <= 0.1 x the fastest tau.
+    input : None, array_like, SampledInput, SinusoidInput or list of them
+        Time-varying external input I_k(t) added to each population's constant I (model units).
+        An array has shape (n_samples,) or (n_samples, P), sampled every ``input_dt_ms`` (default
+        ``dt_ms``) from t = 0 and linearly interpolated onto the RK4 stage grid.
+    record_every : int
+        Keep every n-th step (and t = 0).
+    method : {'rk4', 'heun'}
+    initial : None, 'fixed_point' or array
+        See :func:`initial_state`.
+
+    Returns
+    -------
+    SimulationResult
+        ``.to_frame()`` gives a tidy table (time_ms, model, population, rate_hz, v, s_hz, z_hz).
+
+    Raises
+    ------
+    ValueError
+        On bad arguments, before anything is compiled or run.
+    SimulationDiverged
+        If the trajectory becomes non-finite (with the time window and population).
+    """
+    if not isinstance(circuit, Circuit):
+        raise ValueError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
+    spec = check_run([circuit], model, duration_ms, dt_ms, record_every, method)
+    sampled, sine = split_input(as_input(input, input_dt_ms, dt_ms))
+    P = circuit.n_populations
+    if sampled is not None:
+        check_sampled(sampled, P, spec)
+    if sine is not None:
+        check_sinusoid(sine, P, spec)
+    y0 = initial_state(circuit, model, initial)
+    states, status, wall = run_kernel([circuit], spec, [(sampled, sine)], [y0])
+    _raise_if_diverged(status, states, spec, [circuit])
+    return SimulationResult(circuit=circuit, spec=spec, states=states[..., 0], wall_time_s=wall)
+
+
+def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None,
+                   inputs=None, record_every=1, method="rk4", initial=None, on_divergence="raise", lanes=LANES):
+    """Integrate many circuits of one structure at once (threads over blocks, SIMD over sets).
+
+    Parameters
+    ----------
+    circuits : sequence of Circuit
+        Same populations and transfer kinds; any parameter may differ.
+    input : None or one input shared by all sets (as for :func:`simulate`)
+    inputs : None or a list with one input (or None) per set; sampled ones share dt and length
+    initial : None, 'fixed_point', or a list of per-set arrays
+    on_divergence : {'raise', 'nan'}
+        'nan' keeps going and leaves diverged sets non-finite (listed in ``result.diverged``).
+    lanes : int
+        Sets per contiguous block (the vector width the compiler sees).
+
+    Returns
+    -------
+    BatchResult
+    """
+    circuits = list(circuits)
+    if not circuits or not all(isinstance(c, Circuit) for c in circuits):
+        raise ValueError("circuits must be a non-empty sequence of stimsim Circuit objects")
+    if on_divergence not in ("raise", "nan"):
+        raise unknown_name_error("on_divergence", on_divergence, ("raise", "nan"))
+    lanes = check_positive_int("lanes", lanes)
+    check_same_structure(circuits)
+    spec = check_run(circuits, model, duration_ms, dt_ms, record_every, method)
+    B, P = len(circuits), circuits[0].n_populations
+    if inputs is not None and input is not None:
+        raise ValueError("give either input (shared by all sets) or inputs (one per set), not both")
+    if inputs is not None:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != B:
+            raise ValueError(f"inputs must be a list with one input (or None) per circuit ({B}), got {type(inputs).__name__}")
+        per_set = [split_input(as_input(x, None, dt_ms)) for x in inputs]
+    else:
+        per_set = [split_input(as_input(input, None, dt_ms))] * B
+    strides = set()
+    lengths = set()
+    for s, w in per_set:
+        if s is not None:
+            strides.add(check_sampled(s, P, spec))
+            lengths.add(s.values.shape[0])
+        if w is not None:
+            check_sinusoid(w, P, spec)
+    if len(strides) > 1:
+        raise ValueError("per-set sampled inputs must share one dt_ms")
+    if isinstance(initial, (list, tuple)):
+        if len(initial) != B:
+            raise ValueError(f"initial has {len(initial)} entries for {B} circuits")
+        y0 = [initial_state(c, model, i) for c, i in zip(circuits, initial)]
+    else:
+        y0 = [initial_state(c, model, initial) for c in circuits]
+    states, status, wall = run_kernel(circuits, spec, per_set, y0, lanes=lanes)
+    bad = _raise_if_diverged(status, states, spec, circuits, on_divergence == "raise")
+    return BatchResult(circuits=circuits, spec=spec, states=states, wall_time_s=wall, diverged=bad)
+
+
+def warmup(models=MODELS, methods=("rk4",)):
+    """Compile (or load from cache) the kernels; return {(model, method): seconds}.
+
+    The first call in a fresh install compiles and writes numba's cache; later processes load it.
+    """
+    from .circuit import Circuit as _C
+
+    times = {}
+    c = _C.single(J=1.0, tau_m=10.0, tau_s=5.0)
+    for model in models:
+        for method in methods:
+            t0 = time.perf_counter()
+            simulate(c, model=model, duration_ms=1.0, dt_ms=0.1, method=method)
+            simulate_batch([c, c], model=model, duration_ms=1.0, dt_ms=0.1, method=method,
+                           inputs=[SinusoidInput(0.1, 10.0), SinusoidInput(0.2, 20.0)])
+            times[(model, method)] = time.perf_counter() - t0
+    return times
