@@ -1,0 +1,177 @@
+"""Command line: ``stimsim presets | simulate | fixed-points | compile | run``.
+
+The CLI parses arguments, calls the Python API and writes files; it knows no equations. Bad input
+prints one line ``stimsim: error: ...`` and exits with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def parse_set(items):
+    """['J=10', 'eta_bar.E=2'] -> {'J': 10.0, 'eta_bar': {'E': 2.0}} (values parsed as JSON when possible)."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if "." in key:
+            param, pop = key.split(".", 1)
+            out.setdefault(param, {})[pop] = value
+        else:
+            out[key] = value
+    return out
+
+
+def cmd_presets(args):
+    import numpy as np
+
+    from .circuit import POPULATION_PARAMETERS
+    from .presets import PRESETS, preset, preset_parameters
+
+    for name in PRESETS:
+        doc = (PRESETS[name].__doc__ or "").strip().splitlines()[0]
+        print(f"{name}: {doc}")
+        own = preset_parameters(name)
+        if own:
+            print("  preset arguments: " + ", ".join(f"{k}={v}" for k, v in own.items()))
+        c = preset(name)
+        print(c.describe().drop(columns=[k for k in ("rmax_hz", "slope_per_mv", "threshold_mv") if not any(
+            p.transfer == "sigmoid" for p in c.populations)]).to_string(index=False))
+        print()
+    print("units: " + "; ".join(f"{k}: {v}" for k, v in POPULATION_PARAMETERS.items()))
+    print("J[post, pre]: QIF units (x tau_m) per kHz of synaptic activation; mV per kHz for sigmoid targets")
+    return 0
+
+
+def cmd_fixed_points(args):
+    import pandas as pd
+
+    from . import fixed_points, preset
+
+    table = fixed_points(preset(args.preset, **parse_set(args.set)))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.drop(columns="eigenvalues").to_string(index=False))
+    return 0
+
+
+def cmd_simulate(args):
+    from . import fixed_points, preset, simulate
+    from .io import environment_info, new_run_id, save_figure, staged_directory, write_csv, write_json
+    from .plots import close, timeseries_figure
+
+    overrides = parse_set(args.set)
+    circuit = preset(args.preset, **overrides)
+    models = args.models
+    if "nmm2" in models and not circuit.all_qif:
+        models = [m for m in models if m != "nmm2"]
+        print(f"note: {args.preset} has sigmoid populations; NMM2 (exact, QIF only) skipped")
+    out = Path(args.out) if args.out else Path("results") / "simulate" / f"{args.preset}-{new_run_id()}"
+    import pandas as pd
+
+    frames, walls = [], {}
+    for model in models:
+        res = simulate(circuit, model=model, duration_ms=args.duration_ms, dt_ms=args.dt_ms,
+                       record_every=args.record_every, method=args.method)
+        frames.append(res.to_frame())
+        walls[model] = res.wall_time_s
+    table = pd.concat(frames, ignore_index=True)
+    fp = fixed_points(circuit)
+    with staged_directory(out) as stage:
+        write_csv(table, stage / "timeseries.csv")
+        write_csv(fp.assign(eigenvalues=fp["eigenvalues"].map(lambda e: " ".join(f"{z:.6g}" for z in e))),
+                  stage / "fixed_points.csv")
+        fig = timeseries_figure(table, title=f"{args.preset}: " + " vs ".join(models))
+        save_figure(fig, stage / "rates.png")
+        close(fig)
+        write_json({
+            "command": "stimsim " + " ".join(sys.argv[1:]),
+            "preset": args.preset, "overrides": overrides, "models": models,
+            "duration_ms": args.duration_ms, "dt_ms": args.dt_ms, "record_every": args.record_every,
+            "method": args.method, "kernel_wall_time_s": walls,
+            "circuit": circuit.describe().to_dict(orient="records"),
+            "environment": environment_info(),
+            "columns": {"time_ms": "ms", "rate_hz": "Hz", "v": "QIF units (mV for sigmoid populations)",
+                        "s_hz": "Hz (synaptic activation)", "z_hz": "Hz (tau_s ds/dt)"},
+        }, stage / "metadata.json")
+    summary = table.groupby(["model", "population"])["rate_hz"].agg(["mean", "min", "max"])
+    print(summary.to_string())
+    print(f"wrote {out}/ (timeseries.csv, fixed_points.csv, rates.png, metadata.json)")
+    return 0
+
+
+def cmd_compile(args):
+    from .simulate import warmup
+
+    t0 = time.perf_counter()
+    times = warmup(methods=("rk4", "heun"))
+    for (model, method), sec in times.items():
+        print(f"{model:5s} {method:5s} first call (compile or cache load): {sec:7.2f} s")
+    print(f"total {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def build_parser():
+    from .presets import PRESETS
+
+    parser = argparse.ArgumentParser(prog="stimsim", description=(
+        "Response of exact (NMM2) and heuristic (NMM1) QIF neural mass models to weak electric "
+        "fields. Time in ms, rates in Hz, fields in V/m."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("presets", help="list presets with their parameters and units")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("fixed-points", help="fixed points and their stability under NMM2 and NMM1")
+    p.add_argument("preset", choices=list(PRESETS))
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (KEY.POP=VALUE for one population)")
+    p.set_defaults(func=cmd_fixed_points)
+
+    p = sub.add_parser("simulate", help="simulate a preset under NMM2 and NMM1; write CSV, figure, metadata")
+    p.add_argument("preset", choices=list(PRESETS))
+    p.add_argument("--models", nargs="+", default=["nmm2", "nmm1"], choices=["nmm2", "nmm1"])
+    p.add_argument("--duration-ms", type=float, default=500.0)
+    p.add_argument("--dt-ms", type=float, default=0.01)
+    p.add_argument("--record-every", type=int, default=10)
+    p.add_argument("--method", default="rk4", choices=["rk4", "heun"])
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (KEY.POP=VALUE for one population)")
+    p.add_argument("--out", help="output folder (default results/simulate/<preset>-<run id>)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("compile", help="compile the kernels (or load numba's cache) and report the time")
+    p.set_defaults(func=cmd_compile)
+
+    try:
+        from .protocol import cli as protocol_cli
+    except ImportError:
+        protocol_cli = None
+    if protocol_cli is not None:
+        protocol_cli.add_subcommands(sub)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        print(f"stimsim: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("stimsim: interrupted; no partial results were kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
