@@ -112,6 +112,8 @@ def preset(name, **overrides):
     for key in overrides:
         if key not in allowed:
             raise unknown_name_error(f"parameter for preset {name!r}", key, allowed)
-    circuit = factory(**{k: v for k, v in overrides.items() if k in own})
-    rest = {k: v for k, v in overrides.items() if k not in own}
+    # a per-population dict (e.g. eta_bar={"E": 3}) goes to the populations, not to the factory
+    to_factory = {k: v for k, v in overrides.items() if k in own and not isinstance(v, dict)}
+    circuit = factory(**to_factory)
+    rest = {k: v for k, v in overrides.items() if k not in to_factory}
     return circuit.replace(**rest) if rest else circuit

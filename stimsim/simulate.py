@@ -24,7 +24,7 @@ MODELS = ("nmm2", "nmm1")
 #: dt may be at most this fraction of the fastest time constant (tau_m or tau_s)
 MAX_DT_FRACTION = 0.1
 #: parameter sets per block of contiguous lanes in batched runs
-LANES = 16
+LANES = 32
 #: how often (steps) the kernels look for non-finite states between recordings
 CHECK_EVERY = 1024
 

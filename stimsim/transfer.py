@@ -17,7 +17,7 @@ TRANSFER_KINDS = {"qif": QIF, "sigmoid": SIGMOID}
 _SQRT2_PI = math.sqrt(2.0) * math.pi
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _qif_w(x, delta):
     # w = x + sqrt(x^2 + Delta^2), written without cancellation for x << 0
     root = math.sqrt(x * x + delta * delta)
@@ -26,7 +26,7 @@ def _qif_w(x, delta):
     return delta * delta / (root - x)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def phi_qif(x, delta, tau_m):
     """QIF transfer function Phi(x), models.md M3.
 
@@ -47,7 +47,7 @@ def v_star_qif(rate_khz, delta, tau_m):
     return -delta / (2.0 * math.pi * tau_m * rate_khz)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def sigmoid(x, rmax, slope, threshold):
     """Jansen-Rit logistic sigmoid S(x) = rmax / (1 + exp(slope (threshold - x))) (M4).
 
@@ -63,7 +63,7 @@ def dsigmoid(x, rmax, slope, threshold):
     return slope * s * (1.0 - s / rmax)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def transfer(kind, x, p0, p1, p2):
     """Rate T(x) in kHz. kind QIF: p0 = Delta, p1 = tau_m (ms); SIGMOID: rmax (kHz), slope, threshold."""
     if kind == QIF:

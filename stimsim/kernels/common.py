@@ -89,16 +89,19 @@ def half_step_rotation(omega, dt):
     return rot_c, rot_s
 
 
-@numba.njit(cache=True, inline="always")
-def coupled_input(x, s_all, eta, D, h, K):
-    """x[k, j] = eta_k + I_k(t_h) + sum_l K[k, l] s_l  (models.md M5)."""
+@numba.njit(cache=True)
+def coupled_input(x, y, var_s, eta, D, h, K):
+    """x[k, j] = eta_k + I_k(t_h) + sum_l K[k, l] s_l with s_l = y[var_s, l]  (models.md M5).
+
+    The state array is passed whole (not a view of it) so that no array object is created per stage.
+    """
     P, L = x.shape
     for k in range(P):
         for j in range(L):
             x[k, j] = eta[k, j] + D[h, k, j]
         for l in range(P):
             for j in range(L):
-                x[k, j] += K[k, l, j] * s_all[l, j]
+                x[k, j] += K[k, l, j] * y[var_s, l, j]
 
 
 @numba.njit(cache=True)

@@ -14,13 +14,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..transfer import QIF, mean_voltage, phi_qif, sigmoid
+from ..transfer import QIF, SIGMOID, mean_voltage, phi_qif, sigmoid, transfer
 from .common import CHUNK, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
 
 N_STATE = 2
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def rates(r, x, kinds, p0, p1, p2):
     """r[k, j] = T_k(x[k, j]) in kHz: Phi (M3) for QIF populations, S (M4) for sigmoid ones."""
     P, L = x.shape
@@ -31,6 +31,58 @@ def rates(r, x, kinds, p0, p1, p2):
         else:
             for j in range(L):
                 r[k, j] = sigmoid(x[k, j], p0[k, j], p1[k, j], p2[k, j])
+
+
+@numba.njit(cache=True, inline="always")
+def rk4_step_one(s, z, u0, u1, u2, kself, kind, p0, p1, p2, inv_ts, dt):
+    """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt."""
+    h = 0.5 * dt
+    a0 = z * inv_ts
+    a1 = (transfer(kind, u0 + kself * s, p0, p1, p2) - 2.0 * z - s) * inv_ts
+    s2 = s + h * a0
+    z2 = z + h * a1
+    b0 = z2 * inv_ts
+    b1 = (transfer(kind, u1 + kself * s2, p0, p1, p2) - 2.0 * z2 - s2) * inv_ts
+    s3 = s + h * b0
+    z3 = z + h * b1
+    c0 = z3 * inv_ts
+    c1 = (transfer(kind, u1 + kself * s3, p0, p1, p2) - 2.0 * z3 - s3) * inv_ts
+    s4 = s + dt * c0
+    z4 = z + dt * c1
+    d0 = z4 * inv_ts
+    d1 = (transfer(kind, u2 + kself * s4, p0, p1, p2) - 2.0 * z4 - s4) * inv_ts
+    w = dt / 6.0
+    return s + w * (a0 + 2.0 * b0 + 2.0 * c0 + d0), z + w * (a1 + 2.0 * b1 + 2.0 * c1 + d1)
+
+
+@numba.njit(cache=True, inline="always")
+def heun_step_one(s, z, u0, u2, kself, kind, p0, p1, p2, inv_ts, dt):
+    """One Heun step of a single self-coupled population."""
+    a0 = z * inv_ts
+    a1 = (transfer(kind, u0 + kself * s, p0, p1, p2) - 2.0 * z - s) * inv_ts
+    s2 = s + dt * a0
+    z2 = z + dt * a1
+    b0 = z2 * inv_ts
+    b1 = (transfer(kind, u2 + kself * s2, p0, p1, p2) - 2.0 * z2 - s2) * inv_ts
+    h = 0.5 * dt
+    return s + h * (a0 + b0), z + h * (a1 + b1)
+
+
+@numba.njit(cache=True, inline="always")
+def _lanes_one(y, D, h, eta, K, kind, p0, p1, p2, inv_ts, dt, method):
+    L = y.shape[2]
+    if method == RK4:
+        for j in range(L):
+            e = eta[0, j]
+            y[0, 0, j], y[1, 0, j] = rk4_step_one(
+                y[0, 0, j], y[1, 0, j], e + D[h, 0, j], e + D[h + 1, 0, j], e + D[h + 2, 0, j],
+                K[0, 0, j], kind, p0[0, j], p1[0, j], p2[0, j], inv_ts[0, j], dt)
+    else:
+        for j in range(L):
+            e = eta[0, j]
+            y[0, 0, j], y[1, 0, j] = heun_step_one(
+                y[0, 0, j], y[1, 0, j], e + D[h, 0, j], e + D[h + 2, 0, j], K[0, 0, j], kind,
+                p0[0, j], p1[0, j], p2[0, j], inv_ts[0, j], dt)
 
 
 @numba.njit(cache=True)
@@ -66,19 +118,28 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
     rot_c, rot_s = half_step_rotation(omega, dt)
     half = 0.5 * dt
     sixth = dt / 6.0
+    until_record = record_every
+    until_check = check_every
     for n0 in range(0, n_steps, CHUNK):
         nc = min(CHUNK, n_steps - n0)
         fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
                          has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
         if n0 == 0:
-            coupled_input(x, y[0], eta, D, 0, K)
+            coupled_input(x, y, 0, eta, D, 0, K)
             rates(r, x, kinds, p0, p1, p2)
             _record(rec, y, x, r, kinds, p0, p1)
             out[0] = rec
         for i in range(nc):
             h = 2 * i
-            if method == RK4:
-                coupled_input(x, y[0], eta, D, h, K)
+            if P == 1:
+                # one population: straight-line step per lane (vectorised across sets); the kind is
+                # a literal in each branch so the transfer-function choice leaves the lane loop
+                if kinds[0] == QIF:
+                    _lanes_one(y, D, h, eta, K, QIF, p0, p1, p2, inv_ts, dt, method)
+                else:
+                    _lanes_one(y, D, h, eta, K, SIGMOID, p0, p1, p2, inv_ts, dt, method)
+            elif method == RK4:
+                coupled_input(x, y, 0, eta, D, h, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -88,7 +149,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         acc[1, k, j] = d1
                         yt[0, k, j] = y[0, k, j] + half * d0
                         yt[1, k, j] = y[1, k, j] + half * d1
-                coupled_input(x, yt[0], eta, D, h + 1, K)
+                coupled_input(x, yt, 0, eta, D, h + 1, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -98,7 +159,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         acc[1, k, j] += 2.0 * d1
                         yt[0, k, j] = y[0, k, j] + half * d0
                         yt[1, k, j] = y[1, k, j] + half * d1
-                coupled_input(x, yt[0], eta, D, h + 1, K)
+                coupled_input(x, yt, 0, eta, D, h + 1, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -108,7 +169,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         acc[1, k, j] += 2.0 * d1
                         yt[0, k, j] = y[0, k, j] + dt * d0
                         yt[1, k, j] = y[1, k, j] + dt * d1
-                coupled_input(x, yt[0], eta, D, h + 2, K)
+                coupled_input(x, yt, 0, eta, D, h + 2, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -117,7 +178,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         y[0, k, j] += sixth * (acc[0, k, j] + d0)
                         y[1, k, j] += sixth * (acc[1, k, j] + d1)
             else:
-                coupled_input(x, y[0], eta, D, h, K)
+                coupled_input(x, y, 0, eta, D, h, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -127,7 +188,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         acc[1, k, j] = d1
                         yt[0, k, j] = y[0, k, j] + dt * d0
                         yt[1, k, j] = y[1, k, j] + dt * d1
-                coupled_input(x, yt[0], eta, D, h + 2, K)
+                coupled_input(x, yt, 0, eta, D, h + 2, K)
                 rates(r, x, kinds, p0, p1, p2)
                 for k in range(P):
                     for j in range(L):
@@ -136,12 +197,16 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                         y[0, k, j] += half * (acc[0, k, j] + d0)
                         y[1, k, j] += half * (acc[1, k, j] + d1)
             m = n0 + i + 1
-            if m % record_every == 0:
-                coupled_input(x, y[0], eta, D, h + 2, K)
+            until_record -= 1
+            until_check -= 1
+            if until_record == 0:
+                until_record = record_every
+                coupled_input(x, y, 0, eta, D, h + 2, K)
                 rates(r, x, kinds, p0, p1, p2)
                 _record(rec, y, x, r, kinds, p0, p1)
                 out[m // record_every] = rec
-            if m % check_every == 0 or m == n_steps:
+            if until_check == 0 or m == n_steps:
+                until_check = check_every
                 mark_nonfinite(y, status, m)
 
 

@@ -31,6 +31,32 @@ def rhs(r, v, s, z, x, inv_tm, a_r, pitm2, inv_ts):
             (r - 2.0 * z - s) * inv_ts)
 
 
+@numba.njit(cache=True, inline="always")
+def rk4_step_one(r, v, s, z, u0, u1, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
+    """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt."""
+    h = 0.5 * dt
+    a0, a1, a2, a3 = rhs(r, v, s, z, u0 + kself * s, inv_tm, a_r, pitm2, inv_ts)
+    b0, b1, b2, b3 = rhs(r + h * a0, v + h * a1, s + h * a2, z + h * a3, u1 + kself * (s + h * a2),
+                         inv_tm, a_r, pitm2, inv_ts)
+    c0, c1, c2, c3 = rhs(r + h * b0, v + h * b1, s + h * b2, z + h * b3, u1 + kself * (s + h * b2),
+                         inv_tm, a_r, pitm2, inv_ts)
+    d0, d1, d2, d3 = rhs(r + dt * c0, v + dt * c1, s + dt * c2, z + dt * c3, u2 + kself * (s + dt * c2),
+                         inv_tm, a_r, pitm2, inv_ts)
+    w = dt / 6.0
+    return (r + w * (a0 + 2.0 * b0 + 2.0 * c0 + d0), v + w * (a1 + 2.0 * b1 + 2.0 * c1 + d1),
+            s + w * (a2 + 2.0 * b2 + 2.0 * c2 + d2), z + w * (a3 + 2.0 * b3 + 2.0 * c3 + d3))
+
+
+@numba.njit(cache=True, inline="always")
+def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
+    """One Heun step of a single self-coupled population."""
+    a0, a1, a2, a3 = rhs(r, v, s, z, u0 + kself * s, inv_tm, a_r, pitm2, inv_ts)
+    b0, b1, b2, b3 = rhs(r + dt * a0, v + dt * a1, s + dt * a2, z + dt * a3, u2 + kself * (s + dt * a2),
+                         inv_tm, a_r, pitm2, inv_ts)
+    h = 0.5 * dt
+    return r + h * (a0 + b0), v + h * (a1 + b1), s + h * (a2 + b2), z + h * (a3 + b3)
+
+
 @numba.njit(cache=True)
 def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
                      has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
@@ -52,15 +78,34 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
     half = 0.5 * dt
     sixth = dt / 6.0
     out[0] = y
+    until_record = record_every
+    until_check = check_every
     for n0 in range(0, n_steps, CHUNK):
         nc = min(CHUNK, n_steps - n0)
         fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
                          has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
         for i in range(nc):
             h = 2 * i
-            if method == RK4:
+            if P == 1:
+                # one population: the whole step is straight-line code per lane, so the lane loop
+                # is the innermost loop (vectorised across sets, and free of per-stage loop overhead)
+                if method == RK4:
+                    for j in range(L):
+                        e = eta[0, j]
+                        y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j] = rk4_step_one(
+                            y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j], e + D[h, 0, j],
+                            e + D[h + 1, 0, j], e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j],
+                            a_r[0, j], pitm2[0, j], inv_ts[0, j], dt)
+                else:
+                    for j in range(L):
+                        e = eta[0, j]
+                        y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j] = heun_step_one(
+                            y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j], e + D[h, 0, j],
+                            e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j], a_r[0, j], pitm2[0, j],
+                            inv_ts[0, j], dt)
+            elif method == RK4:
                 # stage 1: k1 at (t, y)
-                coupled_input(x, y[2], eta, D, h, K)
+                coupled_input(x, y, 2, eta, D, h, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
@@ -74,7 +119,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         yt[2, k, j] = y[2, k, j] + half * d2
                         yt[3, k, j] = y[3, k, j] + half * d3
                 # stage 2: k2 at (t + dt/2, y + dt/2 k1)
-                coupled_input(x, yt[2], eta, D, h + 1, K)
+                coupled_input(x, yt, 2, eta, D, h + 1, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
@@ -88,7 +133,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         yt[2, k, j] = y[2, k, j] + half * d2
                         yt[3, k, j] = y[3, k, j] + half * d3
                 # stage 3: k3 at (t + dt/2, y + dt/2 k2)
-                coupled_input(x, yt[2], eta, D, h + 1, K)
+                coupled_input(x, yt, 2, eta, D, h + 1, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
@@ -102,7 +147,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         yt[2, k, j] = y[2, k, j] + dt * d2
                         yt[3, k, j] = y[3, k, j] + dt * d3
                 # stage 4: k4 at (t + dt, y + dt k3); y += dt/6 (k1 + 2 k2 + 2 k3 + k4)
-                coupled_input(x, yt[2], eta, D, h + 2, K)
+                coupled_input(x, yt, 2, eta, D, h + 2, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
@@ -113,7 +158,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         y[3, k, j] += sixth * (acc[3, k, j] + d3)
             else:
                 # Heun: predictor y + dt f(t, y), corrector y += dt/2 (f(t, y) + f(t + dt, y_pred))
-                coupled_input(x, y[2], eta, D, h, K)
+                coupled_input(x, y, 2, eta, D, h, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
@@ -126,7 +171,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         yt[1, k, j] = y[1, k, j] + dt * d1
                         yt[2, k, j] = y[2, k, j] + dt * d2
                         yt[3, k, j] = y[3, k, j] + dt * d3
-                coupled_input(x, yt[2], eta, D, h + 2, K)
+                coupled_input(x, yt, 2, eta, D, h + 2, K)
                 for k in range(P):
                     for j in range(L):
                         d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
@@ -136,9 +181,13 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                         y[2, k, j] += half * (acc[2, k, j] + d2)
                         y[3, k, j] += half * (acc[3, k, j] + d3)
             m = n0 + i + 1
-            if m % record_every == 0:
+            until_record -= 1
+            until_check -= 1
+            if until_record == 0:
+                until_record = record_every
                 out[m // record_every] = y
-            if m % check_every == 0 or m == n_steps:
+            if until_check == 0 or m == n_steps:
+                until_check = check_every
                 mark_nonfinite(y, status, m)
 
 
