@@ -235,8 +235,10 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     if spec.model == "nmm1":
         kinds = np.array([TRANSFER_KINDS[p.transfer] for p in circuits[0].populations], dtype=np.int64)
         args = args + (kinds,)
+    # a single block runs on the calling thread: handing it to a worker only adds contention
+    entry = mod.integrate_serial if nb == 1 else mod.integrate
     t0 = time.perf_counter()
-    mod.integrate(*args, K, const, series, shared, stride, amp, omega, phase, has_series, has_sin,
+    entry(*args, K, const, series, shared, stride, amp, omega, phase, has_series, has_sin,
                   spec.dt_ms, spec.n_steps, spec.record_every, CHECK_EVERY, method, out, status)
     wall = time.perf_counter() - t0
     states = np.moveaxis(out, 1, -2).reshape(spec.n_records, 4, P, nb * L)[..., :B]

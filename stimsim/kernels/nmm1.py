@@ -221,3 +221,14 @@ def integrate(y0, par, kinds, K, const, series, series_shared, stride, sin_amp, 
         _integrate_block(b, y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
                          sin_amp[b], omega[b], phase[b], has_series, has_sin, dt, n_steps,
                          record_every, check_every, method, out[:, b], status[b])
+
+
+@numba.njit(cache=True)
+def integrate_serial(y0, par, kinds, K, const, series, series_shared, stride, sin_amp, omega,
+                     phase, has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
+    """The same as :func:`integrate` on the calling thread (one block: no thread hand-off)."""
+    nb = y0.shape[0]
+    for b in range(nb):
+        _integrate_block(b, y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
+                         sin_amp[b], omega[b], phase[b], has_series, has_sin, dt, n_steps,
+                         record_every, check_every, method, out[:, b], status[b])
