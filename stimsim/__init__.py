@@ -10,9 +10,10 @@ from .fixed_points import fixed_points
 from .presets import PRESETS, preset
 from .result import BatchResult, SimulationResult
 from .simulate import simulate, simulate_batch, warmup
+from .analysis import entrainment, frequency_response  # noqa: E402  (after simulate: no cycle)
 
 __version__ = "0.1.0"
 
 __all__ = ["Circuit", "Population", "SampledInput", "SinusoidInput", "SimulationDiverged",
            "fixed_points", "PRESETS", "preset", "BatchResult", "SimulationResult", "simulate",
-           "simulate_batch", "warmup", "__version__"]
+           "simulate_batch", "warmup", "frequency_response", "entrainment", "__version__"]

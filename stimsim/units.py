@@ -45,3 +45,8 @@ def field_to_input(field_v_per_m, lambda_mm, scale_mv_per_unit):
     QIF populations, mV for sigmoid populations whose scale is 1 mV per unit).
     """
     return np.multiply(field_v_per_m, np.divide(lambda_mm, scale_mv_per_unit))
+
+
+def charge_coulomb(current_ma, duration_min):
+    """Charge delivered by a constant current: mA x min -> C (1 mA x 1 min = 0.06 C)."""
+    return np.multiply(current_ma, duration_min) * 0.06

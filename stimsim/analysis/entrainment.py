@@ -1,0 +1,370 @@
+"""Entrainment of self-oscillating circuits by a sinusoidal drive: Arnold tongues (stimulation-notes §3.4, §3.5).
+
+Procedure
+---------
+1. Warm-up: each circuit runs undriven for ``settle_ms`` from the default initial state, onto its
+   attractor (limit cycle for an oscillating circuit). Its final state is the common start of step 2.
+2. One batch (:func:`stimsim.simulate_batch`): every circuit x drive frequency x amplitude, plus one
+   undriven *reference* per circuit, for ``settle_ms`` (locking transient, discarded) +
+   ``measure_ms`` (analysed).
+3. Per run, on the measured output (rate in Hz, or mean voltage):
+
+   - ``dominant_freq_hz``: largest peak of the zero-padded Hann periodogram (:func:`dominant_frequency`);
+     ``natural_freq_hz`` is the same for the undriven reference;
+   - output phase ``phi_x(t)``: Hilbert phase of the output band-passed (zero-phase Butterworth,
+     order 2) to [0.6, 1.4] x its dominant frequency; 10 % of the window at each end is dropped
+     (filter edges); ``mean_freq_hz`` is the least-squares slope of the unwrapped phase over the
+     rest (one phase slip in the window changes it by about 1 / window);
+   - frequency ratio ``p:q`` = the fraction with q <= ``max_denominator`` (and p <= max_denominator)
+     closest to ``mean_freq_hz / freq_hz``;
+   - ``plv``: the n:m phase-locking value ``|< exp(i (q phi_x - p phi_E)) >|`` with the drive phase
+     ``phi_E = 2 pi f t`` known exactly; ``plv_1to1`` the same for p = q = 1.
+
+Surrogate baseline
+------------------
+``plv_surrogate`` is the larger of (a) the 95th percentile of the PLV when the drive phase of each
+segment of ``segment_cycles`` drive cycles is re-drawn at random (chance level of a window of that
+many independent segments; shuffling whole-cycle segments of a sinusoid would change nothing) and (b) ``plv_undriven``, the PLV of the undriven
+reference output against the same drive phase: the phase consistency that appears without any
+interaction, merely because the free rhythm has nearly the drive's frequency. In a deterministic
+model (b) is the relevant null: at zero amplitude the driven run *is* the reference, so its PLV
+is exactly at surrogate level.
+
+Locking criterion (p:q, reported in ``locked``; ``locked_1to1`` for 1:1)
+-------------------------------------------------------------------------
+A run is locked p:q when all of:
+
+1. the output oscillates (peak-to-peak over the window > ``min_oscillation`` x its mean absolute value);
+2. no phase slip: ``|mean_freq_hz - (p/q) freq_hz| <= freq_tol_hz`` (default 0.1 / analysed
+   window: the relative phase drifts by less than a tenth of a cycle over the window, which
+   rejects the slow slips of quasi-periodic states just outside the tongue);
+3. ``plv >= plv_threshold`` (default 0.9);
+4. ``plv > plv_surrogate``.
+
+Only a self-sustained rhythm can be entrained (stimulation-notes §3.5): when the undriven reference
+does not oscillate (a damped focus, e.g. NMM1 interneurons, M7.1) the response to the drive is a
+forced response, ``self_oscillating`` is False and ``locked``/``locked_1to1`` are False whatever
+the PLV.
+
+Drive frequencies within ~1 / window of the natural frequency cannot be distinguished from a free
+rhythm of the same frequency (criterion 4 fails there at small amplitude): the resolution of a
+tongue map is set by ``measure_ms``.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import time
+
+import numpy as np
+import pandas as pd
+from scipy import signal as sps
+
+from ..drive import SinusoidInput
+from ..errors import check_positive, check_positive_int, unknown_name_error
+from ..simulate import initial_state, simulate_batch
+from ..units import MS_PER_S
+from .linear import OUTPUTS
+from .response import (CHUNK_BYTES, DRIVE_SUFFIX, _as_cases, _check_models, check_amplitudes,
+                       check_freqs, drive_gains, output_suffix)
+from .spectra import dominant_frequency
+
+#: fraction of the measured window dropped at each end after zero-phase filtering
+EDGE_FRACTION = 0.1
+
+
+def ratio_fraction(x, max_denominator=4):
+    """(p, q) with p, q <= max_denominator and p/q closest to x (x > 0)."""
+    best, err = (1, 1), math.inf
+    for q in range(1, max_denominator + 1):
+        p = max(1, min(max_denominator, int(round(x * q))))
+        e = abs(x - p / q)
+        if e < err - 1e-12:
+            best, err = (p, q), e
+    g = math.gcd(*best)
+    return best[0] // g, best[1] // g
+
+
+def output_phase(y, dt_ms, f_out_hz):
+    """Hilbert phase (rad, unwrapped) of y band-passed around f_out_hz; NaN if f_out_hz is NaN."""
+    if not np.isfinite(f_out_hz):
+        return np.full(y.shape, np.nan)
+    fs = MS_PER_S / dt_ms
+    lo, hi = 0.6 * f_out_hz, min(1.4 * f_out_hz, 0.45 * fs)
+    sos = _bandpass(round(lo / fs, 5), round(hi / fs, 5))
+    yf = sps.sosfiltfilt(sos, y - y.mean())
+    return np.unwrap(np.angle(sps.hilbert(yf)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bandpass(lo, hi):
+    """Order-2 Butterworth band-pass, edges as fractions of the sampling rate (cached: the design
+    costs more than the filtering; edges rounded to 1e-5 fs, far below the band's width)."""
+    return sps.butter(2, [lo, hi], btype="bandpass", fs=1.0, output="sos")
+
+
+def plv_and_surrogate(phi_x, phi_e, p, q, seg_len, n_surrogates, rng):
+    """n:m PLV of phases phi_x, phi_e and the 95th percentile of its segment-randomised surrogate.
+
+    Surrogate: the window is cut into segments of ``seg_len`` samples and the drive phase of each
+    segment is offset by an independent uniform random phase (a drive whose phase is re-drawn every
+    segment), i.e. ``|mean_s m_s exp(i theta_s)|`` with m_s the segment mean vectors. It is the
+    PLV expected by chance from a window of that many independent segments.
+    """
+    z = np.exp(1j * (q * phi_x - p * phi_e))
+    plv = float(abs(z.mean()))
+    n_seg = z.size // seg_len
+    if n_seg < 2:
+        return plv, 1.0
+    m = z[:n_seg * seg_len].reshape(n_seg, seg_len).mean(axis=1)
+    theta = rng.uniform(0.0, 2.0 * np.pi, size=(n_surrogates, n_seg))
+    sur = np.abs((m[None, :] * np.exp(1j * theta)).mean(axis=1))
+    return plv, float(np.quantile(sur, 0.95))
+
+
+def analyse_run(y, dt_ms, t0_ms, freq_hz, reference_phase, max_denominator, freq_tol_hz, plv_threshold,
+                min_oscillation, segment_cycles, n_surrogates, rng, f_dom=None):
+    """Entrainment figures of one driven output y (samples every dt_ms from t0_ms); see module doc.
+
+    ``reference_phase`` is the output phase (:func:`output_phase`) of the undriven reference on the
+    same grid, None when the reference does not oscillate, or 'self' when y is the reference.
+    ``f_dom`` is y's dominant frequency if already known (Hz).
+    """
+    n = y.size
+    out = dict(dominant_freq_hz=np.nan, mean_freq_hz=np.nan, ratio_p=np.nan, ratio_q=np.nan,
+               ratio="", plv=np.nan, plv_1to1=np.nan, plv_surrogate=np.nan, plv_undriven=np.nan,
+               oscillating=False, locked=False, locked_1to1=False)
+    if not np.all(np.isfinite(y)):
+        return out
+    ptp = np.ptp(y)
+    osc = ptp > min_oscillation * max(np.mean(np.abs(y)), 1e-300)
+    out["oscillating"] = bool(osc)
+    if not osc:
+        return out
+    if f_dom is None:
+        f_dom = dominant_frequency(y, dt_ms, fmin_hz=min(1.0, 0.5 * freq_hz))
+    out["dominant_freq_hz"] = f_dom
+    phi = output_phase(y, dt_ms, f_dom)
+    e = int(EDGE_FRACTION * n)
+    sl = slice(e, n - e)
+    t = t0_ms + np.arange(n) * dt_ms
+    phi_e = 2.0 * np.pi * freq_hz * t / MS_PER_S
+    T = (n - 2 * e - 1) * dt_ms
+    # least-squares slope of the unwrapped phase (rad/ms) -> mean frequency
+    f_mean = np.polyfit(t[sl] - t[sl][0], phi[sl], 1)[0] / (2 * np.pi) * MS_PER_S
+    out["mean_freq_hz"] = f_mean
+    p, q = ratio_fraction(f_mean / freq_hz, max_denominator)
+    out.update(ratio_p=p, ratio_q=q, ratio=f"{p}:{q}")
+    seg_len = max(2, int(round(segment_cycles * MS_PER_S / freq_hz / dt_ms)))
+    plv, sur = plv_and_surrogate(phi[sl], phi_e[sl], p, q, seg_len, n_surrogates, rng)
+    if (p, q) == (1, 1):
+        plv11, sur11 = plv, sur
+    else:
+        plv11, sur11 = plv_and_surrogate(phi[sl], phi_e[sl], 1, 1, seg_len, n_surrogates, rng)
+    und = und11 = 0.0
+    if isinstance(reference_phase, str):
+        und, und11 = plv, plv11                          # the undriven run is its own null
+    elif reference_phase is not None and np.all(np.isfinite(reference_phase)):
+        phr = reference_phase[sl]
+        und = float(abs(np.exp(1j * (q * phr - p * phi_e[sl])).mean()))
+        und11 = float(abs(np.exp(1j * (phr - phi_e[sl])).mean()))
+    tol = 0.1 * MS_PER_S / T if freq_tol_hz is None else freq_tol_hz
+    sur_pq, sur_11 = max(sur, und), max(sur11, und11)
+    out.update(plv=plv, plv_1to1=plv11, plv_surrogate=sur_pq, plv_undriven=und)
+    out["locked"] = bool(abs(f_mean - p / q * freq_hz) <= tol and plv >= plv_threshold and plv > sur_pq)
+    out["locked_1to1"] = bool(abs(f_mean - freq_hz) <= tol and plv11 >= plv_threshold and plv11 > sur_11)
+    return out
+
+
+def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_unit="current", coupling=None,
+                input_populations=None, output_population=None, output="rate", dt_ms=0.05, settle_ms=500.0,
+                measure_ms=1000.0, record_every=None, integrator="rk4", max_denominator=4, freq_tol_hz=None,
+                plv_threshold=0.9, min_oscillation=0.01, segment_cycles=5.0, n_surrogates=200, seed=0,
+                labels=None, progress=False, return_info=False):
+    """Arnold-tongue map: locking of a circuit's output to a drive over frequency x amplitude.
+
+    Parameters
+    ----------
+    circuit : Circuit or sequence of Circuit
+        Self-oscillating circuit(s) (e.g. ``preset('interneurons')`` under NMM2).
+    model : str or sequence of {'nmm2', 'nmm1'}
+    freqs_hz : array_like
+        Drive frequencies, Hz (> 0).
+    amplitudes : array_like
+        Zero-to-peak drive amplitudes, drive units (>= 0; include 0 for the undriven row).
+    drive_unit, coupling, input_populations, output_population, output
+        As in :func:`stimsim.analysis.response.frequency_response`.
+    dt_ms : float
+        Integration step, ms.
+    settle_ms, measure_ms : float
+        Discarded locking transient and analysed window, ms (see the module docstring).
+    record_every : int, optional
+        Default: >= 24 samples per period of the fastest of the drive and the natural rhythm.
+    integrator : {'rk4', 'heun'}
+    max_denominator : int
+        Largest p and q of the p:q ratios considered.
+    freq_tol_hz, plv_threshold, min_oscillation, segment_cycles, n_surrogates, seed
+        Locking criterion and surrogate (module docstring).
+    labels : list of dict, optional
+        Columns identifying each circuit.
+    progress : bool
+        tqdm progress bars.
+    return_info : bool
+        Also return timings (wall seconds, simulated seconds).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model x circuit x frequency x amplitude: ``model``, ``population``, label
+        columns, ``freq_hz``, ``amplitude_<unit>``, ``natural_freq_hz``, ``dominant_freq_hz``,
+        ``mean_freq_hz``, ``detuning_hz`` (freq_hz - natural_freq_hz), ``ratio`` ("p:q" with
+        output/drive frequency ~ p/q), ``ratio_p``, ``ratio_q``, ``plv``, ``plv_1to1``,
+        ``plv_surrogate``, ``plv_undriven``, ``oscillating`` (this run), ``self_oscillating`` (the
+        undriven reference), ``locked``, ``locked_1to1``.
+    """
+    from tqdm.auto import tqdm
+
+    cases = _as_cases(circuit, labels)
+    first = cases[0][1]
+    models = _check_models(model, first)
+    if output not in OUTPUTS:
+        raise unknown_name_error("output", output, OUTPUTS)
+    freqs = check_freqs(np.linspace(5.0, 150.0, 30) if freqs_hz is None else freqs_hz)
+    amps = check_amplitudes([0.0, 1.0] if amplitudes is None else amplitudes, "amplitudes")
+    dt_ms = check_positive("dt_ms", dt_ms, "ms")
+    settle_ms = check_positive("settle_ms", settle_ms, "ms")
+    measure_ms = check_positive("measure_ms", measure_ms, "ms")
+    max_denominator = check_positive_int("max_denominator", max_denominator)
+    if not 0 < plv_threshold <= 1:
+        raise ValueError(f"plv_threshold must be in (0, 1], got {plv_threshold!r}")
+    nyq = MS_PER_S / (2 * dt_ms)
+    if np.max(freqs) >= nyq:
+        raise ValueError(f"freqs_hz up to {np.max(freqs):g} Hz must stay below the Nyquist frequency {nyq:g} Hz of dt_ms={dt_ms}")
+    if measure_ms * np.min(freqs) / MS_PER_S < 4 * segment_cycles:
+        raise ValueError(f"measure_ms={measure_ms} holds fewer than {4 * segment_cycles:g} cycles of the lowest "
+                         f"drive frequency {np.min(freqs):g} Hz; lengthen it (or lower segment_cycles)")
+    pop = first.names[0] if output_population is None else output_population
+    k_out = first.index(pop)
+    gains = [drive_gains(c, drive_unit, coupling, input_populations) for _, c in cases]
+    amp_col = f"amplitude_{DRIVE_SUFFIX[drive_unit]}"
+    suffix = output_suffix(first, pop, output)
+    var = 0 if output == "rate" else 1
+    scale = MS_PER_S if output == "rate" else 1.0
+    rng = np.random.default_rng(seed)
+    rows, info = [], {"wall_s": 0.0, "simulated_s": 0.0, "analysis_s": 0.0}
+    circuits = [c for _, c in cases]
+    for m in models:
+        # 1. warm-up onto the attractor (recorded densely enough to estimate the natural frequency)
+        warm = simulate_batch(circuits, model=m, duration_ms=settle_ms, dt_ms=dt_ms,
+                              record_every=max(1, int(round(settle_ms / dt_ms)) // 4), method=integrator,
+                              initial=[initial_state(c, m, None) for c in circuits], on_divergence="nan")
+        info["wall_s"] += warm.wall_time_s
+        info["simulated_s"] += len(circuits) * settle_ms / MS_PER_S
+        y0 = [np.nan_to_num(warm.states[-1, :(4 if m == "nmm2" else 2), :, b]) for b in range(len(circuits))]
+        # 2. one batch: references first, then circuit x frequency x amplitude (amplitude 0 reuses the reference)
+        driven = [(i, fi, ai) for i in range(len(cases)) for fi in range(len(freqs))
+                  for ai in range(len(amps)) if amps[ai] > 0]
+        runs = [(i, None, None) for i in range(len(cases))] + driven
+        fmax = float(np.max(freqs)) * max_denominator
+        if record_every is None:
+            rec = max(1, int(MS_PER_S / (fmax * 6) // dt_ms))   # >= 24 samples per drive period
+        else:
+            rec = check_positive_int("record_every", record_every)
+        rec_dt = rec * dt_ms
+        duration = math.ceil((settle_ms + measure_ms) / rec_dt - 1e-9) * rec_dt
+        first_rec = int(round(math.ceil(settle_ms / rec_dt - 1e-9)))
+        n_rec = int(round(duration / dt_ms)) // rec + 1
+        size = max(16, int(CHUNK_BYTES // (n_rec * 4 * first.n_populations * 8)) // 16 * 16)
+        signals = {}
+        chunks = [runs[i:i + size] for i in range(0, len(runs), size)]
+        for chunk in tqdm(chunks, desc=f"entrainment {m}", disable=not progress or len(chunks) < 2, leave=False):
+            inputs = [None if fi is None else SinusoidInput(amps[ai] * gains[i], float(freqs[fi]))
+                      for i, fi, ai in chunk]
+            br = simulate_batch([circuits[i] for i, _, _ in chunk], model=m, duration_ms=duration, dt_ms=dt_ms,
+                                inputs=inputs, record_every=rec, method=integrator,
+                                initial=[y0[i] for i, _, _ in chunk], on_divergence="nan")
+            info["wall_s"] += br.wall_time_s
+            info["simulated_s"] += len(chunk) * duration / MS_PER_S
+            for b, key in enumerate(chunk):
+                signals[key] = br.states[first_rec:, var, k_out, b] * scale
+        # 3. analysis
+        t_an = time.perf_counter()
+        t0 = first_rec * rec_dt
+        bar = tqdm(total=len(cases) * len(freqs) * len(amps), desc=f"PLV analysis {m}", disable=not progress, leave=False)
+        for i, (lab, c) in enumerate(cases):
+            ref = signals[(i, None, None)]
+            osc_ref = np.all(np.isfinite(ref)) and np.ptp(ref) > min_oscillation * max(np.mean(np.abs(ref)), 1e-300)
+            f_nat = dominant_frequency(ref, rec_dt, fmin_hz=1.0) if osc_ref else np.nan
+            osc_ref = bool(osc_ref)
+            ref_phase = output_phase(ref, rec_dt, f_nat) if osc_ref else None
+            # dominant frequencies of this circuit's driven runs, in blocks of one batched periodogram
+            keys = [(i, fi, ai) for fi in range(len(freqs)) for ai in range(len(amps)) if amps[ai] > 0]
+            f_dom = {}
+            for j in range(0, len(keys), 64):
+                block = [k for k in keys[j:j + 64] if np.all(np.isfinite(signals[k]))]
+                if block:
+                    Y = np.stack([signals[k] for k in block])
+                    fmin = min(1.0, 0.5 * float(np.min(freqs)))
+                    f_dom.update(zip(block, np.atleast_1d(dominant_frequency(Y, rec_dt, fmin_hz=fmin)).tolist()))
+            for fi, f in enumerate(freqs):
+                for ai, a in enumerate(amps):
+                    if a > 0:
+                        k = (i, fi, ai)
+                        res = analyse_run(signals[k], rec_dt, t0, f, ref_phase, max_denominator, freq_tol_hz,
+                                          plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
+                                          f_dom=f_dom.get(k))
+                    else:
+                        res = analyse_run(ref, rec_dt, t0, f, "self", max_denominator, freq_tol_hz,
+                                          plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
+                                          f_dom=f_nat if osc_ref else None)
+                    row = {"model": m, "population": pop, "output": output}
+                    row.update(lab)
+                    row.update({"freq_hz": f, amp_col: a, "natural_freq_hz": f_nat, "detuning_hz": f - f_nat})
+                    row.update(res)
+                    row["self_oscillating"] = osc_ref
+                    if not osc_ref:                       # forced response, not entrainment
+                        row["locked"] = row["locked_1to1"] = False
+                    rows.append(row)
+                    bar.update()
+        bar.close()
+        info["analysis_s"] += time.perf_counter() - t_an
+    table = pd.DataFrame(rows)
+    table.attrs["output_unit"] = suffix
+    return (table, info) if return_info else table
+
+
+def tongue_width(table, amplitude_column=None, locked_column="locked_1to1", by=None):
+    """1:1 locking range per amplitude: lowest and highest locked frequency and their difference.
+
+    Parameters
+    ----------
+    table : DataFrame from :func:`entrainment`.
+    amplitude_column : str, optional
+        Default: the column starting with ``amplitude_``.
+    locked_column : str
+        'locked_1to1' (default) or 'locked'.
+    by : list of str, optional
+        Extra grouping columns (default ``model`` plus label columns).
+
+    Returns
+    -------
+    DataFrame
+        One row per group x amplitude: ``n_locked``, ``locked_min_hz``, ``locked_max_hz``,
+        ``width_hz`` (0 when nothing locks).
+    """
+    if amplitude_column is None:
+        amplitude_column = next(c for c in table.columns if c.startswith("amplitude_"))
+    if by is None:
+        known = {"population", "output", "freq_hz", amplitude_column, "natural_freq_hz", "detuning_hz",
+                 "dominant_freq_hz", "mean_freq_hz", "ratio_p", "ratio_q", "ratio", "plv", "plv_1to1",
+                 "plv_surrogate", "plv_undriven", "oscillating", "self_oscillating", "locked", "locked_1to1"}
+        by = [c for c in table.columns if c not in known]
+    rows = []
+    for key, sub in table.groupby(by + [amplitude_column], sort=True):
+        f = sub.loc[sub[locked_column].astype(bool), "freq_hz"]
+        row = dict(zip(by + [amplitude_column], key if isinstance(key, tuple) else (key,)))
+        row.update(n_locked=int(f.size), locked_min_hz=f.min() if f.size else np.nan,
+                   locked_max_hz=f.max() if f.size else np.nan,
+                   width_hz=float(f.max() - f.min()) if f.size else 0.0)
+        rows.append(row)
+    return pd.DataFrame(rows)

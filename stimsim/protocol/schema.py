@@ -1,0 +1,698 @@
+"""Protocol files: TOML (or resolved JSON) -> validated :class:`Protocol`, before anything runs.
+
+The schema is documented in ``protocols/README.md``. Every problem raises :class:`ProtocolError`
+(a ``ValueError``) with one line ``<file>: <key path>: <problem>``; unknown keys are errors with
+the closest valid key suggested (``stimsim.errors.closest``). Loading reads the protocol and any
+waveform CSV and builds the circuit, but compiles and integrates nothing.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..circuit import POPULATION_PARAMETERS
+from ..coupling import DEFAULT_LAMBDA_MM, FieldCoupling
+from ..errors import closest
+from ..presets import PRESETS, preset, preset_parameters
+from ..units import field_to_input, hz_to_khz, khz_to_hz
+from . import waveforms as wf
+
+MODELS = ("nmm2", "nmm1")
+METHODS = ("rk4", "heun")
+INITIAL = ("fixed_point", "synapses_at_rest")
+DRIVE_UNITS = ("field", "current")
+VARIABLES = ("rate_hz", "v", "s_hz", "z_hz")
+FILES = ("timeseries", "summary", "figure")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+#: guards against runs that cannot fit in memory (drive samples at dt/2 and records are float64)
+MAX_STEPS = 1e8
+MAX_RECORDS = 1e7
+MAX_DRIVE_SAMPLES = 5e7
+
+TOP_KEYS = ("name", "description", "circuit", "run", "stimulation", "analysis", "output", "study")
+
+
+class ProtocolError(ValueError):
+    """A protocol that cannot run; the message names the file, the key path and the problem."""
+
+
+# --- reading helpers --------------------------------------------------------------------------------
+class _Reader:
+    """Typed access to one table with key paths in every message, and an unknown-key check."""
+
+    def __init__(self, data, path, source):
+        self.source = source
+        self.path = path
+        if not isinstance(data, dict):
+            self.fail(f"must be a table, got {_type_name(data)}")
+        self.data = data
+        self.used = set()
+
+    # messages ---------------------------------------------------------------------------------
+    def where(self, key=None):
+        if key is None:
+            return self.path or "<top level>"
+        key = str(key)
+        key = key if key.isprintable() else json.dumps(key)
+        return f"{self.path}.{key}" if self.path else key
+
+    def fail(self, problem, key=None):
+        raise ProtocolError(f"{self.source}: {self.where(key)}: {problem}")
+
+    def child(self, key, required=False):
+        """A _Reader for a sub-table (an empty one when absent and not required)."""
+        self.used.add(key)
+        if key not in self.data:
+            if required:
+                self.fail(f"missing table [{self.where(key)}]")
+            return _Reader({}, self.where(key), self.source)
+        return _Reader(self.data[key], self.where(key), self.source)
+
+    def has(self, key):
+        return key in self.data
+
+    # typed getters ------------------------------------------------------------------------------
+    def get(self, key, default=..., required=False):
+        self.used.add(key)
+        if key not in self.data:
+            if required or default is ...:
+                self.fail("is required", key)
+            return default
+        return self.data[key]
+
+    def number(self, key, default=..., minimum=None, exclusive=False, unit=""):
+        if key not in self.data and default is None:
+            self.used.add(key)
+            return None                                 # optional and absent (null is not absent)
+        return self.as_number(self.get(key, default), key, minimum, exclusive, unit)
+
+    def as_number(self, value, key, minimum=None, exclusive=False, unit=""):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(f"must be a number{(' in ' + unit) if unit else ''}, got {_show(value)}", key)
+        try:
+            value = float(value)
+        except OverflowError:
+            self.fail(f"{value} is out of range", key)
+        if not math.isfinite(value):
+            self.fail(f"must be finite, got {value}", key)
+        if minimum is not None and (value < minimum or (exclusive and value == minimum)):
+            self.fail(f"must be {'>' if exclusive else '>='} {minimum:g}{(' ' + unit) if unit else ''}, got {value:g}", key)
+        return value
+
+    def integer(self, key, default=..., minimum=None):
+        value = self.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(f"must be an integer, got {_show(value)}", key)
+        if minimum is not None and value < minimum:
+            self.fail(f"must be >= {minimum}, got {value}", key)
+        return value
+
+    def string(self, key, default=..., choices=None):
+        value = self.get(key, default)
+        return self.as_string(value, key, choices)
+
+    def as_string(self, value, key, choices=None):
+        if not isinstance(value, str):
+            self.fail(f"must be a string, got {_show(value)}", key)
+        if choices is not None and value not in choices:
+            self.fail(f"{value!r} is not allowed{closest(value, choices)}; allowed: {', '.join(choices)}", key)
+        return value
+
+    def boolean(self, key, default=...):
+        value = self.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"must be true or false, got {_show(value)}", key)
+        return value
+
+    def string_list(self, key, default=..., choices=None, nonempty=True):
+        value = self.get(key, default)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            self.fail(f"must be a list of strings, got {_show(value)}", key)
+        if nonempty and not value:
+            self.fail("must not be empty", key)
+        out = []
+        for i, item in enumerate(value):
+            out.append(self.as_string(item, f"{key}[{i}]", choices))
+        if len(set(out)) != len(out):
+            self.fail(f"has repeated entries {out}", key)
+        return out
+
+    def finish(self, allowed=None):
+        """Unknown keys are errors naming the closest valid key."""
+        allowed = list(allowed) if allowed is not None else sorted(self.used)
+        for key in self.data:
+            if key not in allowed:
+                self.fail(f"unknown key {key!r}{closest(key, allowed)}; allowed: {', '.join(allowed)}")
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_.\-\[\]]+$")
+
+
+def _key_text(key):
+    """A key as written in a key path: bare when TOML allows it, else quoted with escapes."""
+    key = str(key)
+    return key if _BARE_KEY.match(key) else json.dumps(key)
+
+
+def _type_name(value):
+    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _show(value):
+    text = repr(value) if not isinstance(value, (dict, list)) else _type_name(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- the validated protocol ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Protocol:
+    """A validated stimulation protocol (built only by :func:`load_protocol` / :func:`load_dict`).
+
+    Contract (used by the runner and by ``stimsim.analysis.studies``):
+
+    Attributes
+    ----------
+    name : str
+        Protocol name (folder-safe); results go to ``results/<name>/<run-id>/``.
+    source : pathlib.Path or None
+        File the protocol came from (None when built from a dict).
+    description : str
+    preset : str
+        Preset name (``stimsim.PRESETS``).
+    overrides : dict
+        Preset overrides as in the file (population parameter -> number or {population: number};
+        ``J`` -> number, matrix or {post: {pre: number}}).
+    circuit : stimsim.Circuit
+        The preset with the overrides applied.
+    models : tuple of str
+        ``"nmm2"`` and/or ``"nmm1"``, run side by side.
+    duration_ms, dt_ms, transient_ms : float
+        Simulated time, integration step and the initial part discarded from the analysis (and
+        from the time-series output unless ``output.include_transient``), ms.
+    record_every : int
+        Keep every n-th step.
+    method : {'rk4', 'heun'}
+    initial : {'fixed_point', 'synapses_at_rest'}
+        Start on the lowest-rate fixed point (s = r*), or with synapses at rest and (r, v) on the
+        uncoupled frozen-input fixed point (``stimsim.simulate`` default).
+    coupling : stimsim.coupling.FieldCoupling
+        Polarization lengths (mm) and voltage scales (mV per model unit) per population (M6).
+        Used when ``drive_unit == "field"``; the default coupling otherwise.
+    drive_unit : {'field', 'current'}
+        Unit of every waveform amplitude: V/m ("field", coupled by lambda E / scale) or model
+        input units ("current", added to the input I(t) as is, as in the paper's figures).
+    input_populations : tuple of str
+        Populations that receive the drive (all by default; the others get 0).
+    input_gains : ndarray (P,)
+        Model input units per drive unit, per population (``coupling.gains`` x mask for "field",
+        the 0/1 mask for "current").
+    waveforms : tuple of stimsim.protocol.waveforms.Waveform
+        Summed to give the drive (empty: no stimulation).
+    waveform_dt_ms : float
+        Spacing of the precomputed drive samples (a whole multiple of dt/2; default dt/2, which
+        makes the drive exact at every RK4 stage), ms.
+    device : dict
+        Optional device settings used only for safety notes: ``current_ma``, ``session_min``.
+    drive_frequency_hz : float or None
+        Frequency of the lock-in and PSD columns of the summary (explicit, or the first
+        periodic waveform's rhythm: sine/oscillating DC frequency, AM modulation, TI difference,
+        pulse rate); ``drive_phase_rad`` is that rhythm's phase relative to cos(2 pi f t).
+    welch_segment_ms : float
+        Welch segment length for the summary PSD, ms.
+    variables, files : tuple of str
+        Time-series columns and output files to write (metadata.json is always written).
+    include_transient : bool
+    study : object or None
+        Spec returned by ``stimsim.analysis.studies.validate_study`` for a ``[study]`` table.
+    resolved : dict
+        The fully resolved protocol (every default filled in, noise seeds drawn, CSV paths
+        absolute with their SHA-256); loading it again gives the same protocol and numbers.
+    """
+
+    name: str
+    source: Path | None
+    description: str
+    preset: str
+    overrides: dict
+    circuit: object
+    models: tuple
+    duration_ms: float
+    dt_ms: float
+    transient_ms: float
+    record_every: int
+    method: str
+    initial: str
+    coupling: FieldCoupling
+    drive_unit: str
+    input_populations: tuple
+    waveforms: tuple
+    waveform_dt_ms: float
+    device: dict
+    drive_frequency_hz: float | None
+    drive_phase_rad: float
+    welch_segment_ms: float
+    variables: tuple
+    files: tuple
+    include_transient: bool
+    study: object
+    resolved: dict = field(repr=False)
+
+    @property
+    def input_gains(self):
+        """(P,) model input units per drive unit (models.md M6 for fields)."""
+        mask = np.array([1.0 if n in self.input_populations else 0.0 for n in self.circuit.names])
+        if self.drive_unit == "field":
+            # lambda * (1 V/m) / scale: the input per V/m (models.md M6)
+            return field_to_input(1.0, self.coupling.lambdas_mm(self.circuit) * mask,
+                                  self.coupling.scales_mv(self.circuit))
+        return mask
+
+    @property
+    def has_timeseries(self):
+        """A time-series run happens when there is stimulation, or when there is no study."""
+        return bool(self.waveforms) or self.study is None
+
+    @property
+    def drive_label(self):
+        return "field_v_per_m" if self.drive_unit == "field" else "drive_model_units"
+
+    def drive_grid(self):
+        """(t_ms, drive) sampled every ``waveform_dt_ms`` over the whole run (drive units)."""
+        n_steps = int(round(self.duration_ms / self.dt_ms))
+        stride = int(round(self.waveform_dt_ms / (0.5 * self.dt_ms)))
+        n = -(-2 * n_steps // stride) + 1              # samples the kernel needs (covers the run)
+        t = np.arange(n) * self.waveform_dt_ms
+        return t, wf.total(self.waveforms, t)
+
+    def seeds(self):
+        """{key path: seed} of every noise waveform."""
+        return {f"stimulation.waveforms[{i}].seed": w.seed for i, w in enumerate(self.waveforms)
+                if isinstance(w, wf.Noise)}
+
+
+# --- entry points ---------------------------------------------------------------------------------
+def load_protocol(path, sets=None):
+    """Read and validate a protocol file (.toml, or a run's metadata.json / resolved .json).
+
+    Parameters
+    ----------
+    path : str or Path
+    sets : list of str, optional
+        ``"key.path=value"`` overrides applied before validation (value parsed as a TOML value,
+        else taken as a string); list items are addressed as ``waveforms.0`` or ``waveforms[0]``.
+
+    Raises
+    ------
+    ProtocolError
+    """
+    path = Path(path)
+    label = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProtocolError(f"{label}: cannot read protocol file: {exc.strerror or exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ProtocolError(f"{label}: malformed JSON: {exc}") from None
+        if isinstance(data, dict) and "protocol" in data and "environment" in data:
+            data = data["protocol"]                     # a run's metadata.json: re-run it
+    else:
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"{label}: not a UTF-8 text file: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ProtocolError(f"{label}: malformed TOML: {exc}") from None
+    if sets:
+        data = apply_sets(data, sets, label)
+    return load_dict(data, source=path)
+
+
+def apply_sets(data, sets, label="protocol"):
+    """A copy of ``data`` with ``key.path=value`` assignments applied (``--set``)."""
+    data = copy.deepcopy(data)
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{label}: <top level>: must be a table, got {_type_name(data)}")
+    for item in sets:
+        if not isinstance(item, str) or "=" not in item:
+            raise ProtocolError(f"{label}: --set expects key.path=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        parts = [p for p in re.split(r"\.|\[(\d+)\]", key.strip()) if p]
+        if not parts:
+            raise ProtocolError(f"{label}: --set expects key.path=value, got {item!r}")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        node = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            here = ".".join(parts[:depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ProtocolError(f"{label}: --set {key}: {here} is not an index of a list of {len(node)}")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ProtocolError(f"{label}: --set {key}: {'.'.join(parts[:depth])} is not a table")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    return data
+
+
+def load_dict(data, source=None):
+    """Validate a protocol given as a dict (parsed TOML/JSON); return a :class:`Protocol`."""
+    label = str(source) if source is not None else "protocol"
+    base = Path(source).resolve().parent if source is not None else Path.cwd()
+    top = _Reader(data, "", label)
+    top.finish(TOP_KEYS)
+
+    default_name = Path(source).stem if source is not None else ...
+    name = top.string("name", default_name)
+    if not NAME_PATTERN.match(name):
+        top.fail(f"{name!r} must be a folder-safe name (letters, digits, '.', '_', '-')", "name")
+    description = top.string("description", "")
+
+    circuit_r = top.child("circuit", required=True)
+    preset_name, overrides, circuit = _circuit(circuit_r)
+
+    run_r = top.child("run", required=True)
+    run = _run(run_r, circuit)
+
+    stim_r = top.child("stimulation")
+    stim = _stimulation(stim_r, circuit, run, base)
+
+    analysis_r = top.child("analysis")
+    analysis = _analysis(analysis_r, run, stim["waveforms"])
+
+    out_r = top.child("output")
+    output = dict(
+        variables=tuple(out_r.string_list("variables", list(VARIABLES), VARIABLES)),
+        files=tuple(out_r.string_list("files", list(FILES), FILES, nonempty=False)),
+        include_transient=out_r.boolean("include_transient", False),
+    )
+    out_r.finish(["variables", "files", "include_transient"])
+
+    study, study_raw = None, None
+    if top.has("study"):
+        study_raw = top.get("study")
+        study = _study(study_raw, label, circuit)
+
+    resolved = {
+        "name": name, "description": description,
+        "circuit": {"preset": preset_name, "overrides": overrides},
+        "run": run["resolved"],
+        "stimulation": stim["resolved"],
+        "analysis": analysis["resolved"],
+        "output": {k: list(v) if isinstance(v, tuple) else v for k, v in output.items()},
+    }
+    if study_raw is not None:
+        resolved["study"] = study_raw
+    protocol = Protocol(
+        name=name, source=Path(source) if source is not None else None, description=description,
+        preset=preset_name, overrides=overrides, circuit=circuit, models=tuple(run["models"]),
+        duration_ms=run["duration_ms"], dt_ms=run["dt_ms"], transient_ms=run["transient_ms"],
+        record_every=run["record_every"], method=run["method"], initial=run["initial"],
+        coupling=stim["coupling"], drive_unit=stim["unit"], input_populations=stim["populations"],
+        waveforms=stim["waveforms"], waveform_dt_ms=stim["waveform_dt_ms"], device=stim["device"],
+        drive_frequency_hz=analysis["drive_frequency_hz"], drive_phase_rad=analysis["drive_phase_rad"],
+        welch_segment_ms=analysis["welch_segment_ms"], variables=output["variables"],
+        files=output["files"], include_transient=output["include_transient"], study=study,
+        resolved=resolved)
+    return protocol
+
+
+# --- sections -------------------------------------------------------------------------------------------
+def _circuit(r):
+    preset_name = r.string("preset", choices=list(PRESETS))
+    own = preset_parameters(preset_name)
+    allowed = list(dict.fromkeys(list(own) + list(POPULATION_PARAMETERS) + ["J"]))
+    ov = r.child("overrides")
+    kwargs, later = {}, {}
+    for key, value in ov.data.items():
+        if key not in allowed:
+            ov.fail(f"unknown parameter {key!r} for preset {preset_name!r}{closest(key, allowed)}; allowed: {', '.join(allowed)}")
+        if key == "J":
+            kwargs["J"] = _coupling_matrix(ov, value)
+        elif key in own and isinstance(value, dict) and key in POPULATION_PARAMETERS:
+            # a preset argument that is also a population parameter (e.g. ping's common eta_bar),
+            # given per population: applied to the populations after the preset is built
+            later[key] = _per_population(ov, key, value, lambda v, k: ov.as_number(v, k))
+        elif key in own:
+            kwargs[key] = ov.as_number(value, key)
+        elif key == "transfer":
+            kwargs[key] = _per_population(ov, key, value, lambda v, k: ov.as_string(v, k, ["qif", "sigmoid"]))
+        else:
+            kwargs[key] = _per_population(ov, key, value, lambda v, k: ov.as_number(v, k))
+    r.finish(["preset", "overrides"])
+    try:
+        circuit = preset(preset_name, **kwargs)
+        if later:
+            circuit = circuit.replace(**later)
+    except (ValueError, TypeError) as exc:
+        ov.fail(str(exc))
+    return preset_name, json.loads(json.dumps(ov.data)), circuit
+
+
+def _per_population(r, key, value, check):
+    if isinstance(value, dict):
+        return {pop: check(v, f"{key}.{_key_text(pop)}") for pop, v in value.items()}
+    return check(value, key)
+
+
+def _coupling_matrix(r, value):
+    """J as a number, a (post, pre) matrix or {post: {pre: number}} -> preset argument."""
+    if isinstance(value, dict):
+        out = {}
+        for post, row in value.items():
+            if not isinstance(row, dict):
+                r.fail(f"must be a table {{pre = number}}, got {_show(row)}", f"J.{_key_text(post)}")
+            for pre, v in row.items():
+                out[(post, pre)] = r.as_number(v, f"J.{_key_text(post)}.{_key_text(pre)}")
+        return out
+    if isinstance(value, list):
+        if not value or not all(isinstance(row, list) and len(row) == len(value) for row in value):
+            r.fail("a J matrix must be a square list of lists (rows = post, columns = pre)", "J")
+        return [[r.as_number(v, f"J[{i}][{j}]") for j, v in enumerate(row)] for i, row in enumerate(value)]
+    return r.as_number(value, "J")
+
+
+def _run(r, circuit):
+    from ..simulate import check_run
+
+    qif = circuit.all_qif
+    models = r.string_list("models", list(MODELS) if qif else ["nmm1"], MODELS)
+    if "nmm2" in models and not qif:
+        r.fail(f"model 'nmm2' (exact mean field) exists only for QIF populations; preset "
+               f"{circuit.name!r} has sigmoid populations: use models = [\"nmm1\"]", "models")
+    duration_ms = r.number("duration_ms", minimum=0.0, exclusive=True, unit="ms")
+    dt_ms = r.number("dt_ms", minimum=0.0, exclusive=True, unit="ms")
+    transient_ms = r.number("transient_ms", 0.0, minimum=0.0, unit="ms")
+    if transient_ms >= duration_ms:
+        r.fail(f"transient_ms={transient_ms:g} must be shorter than duration_ms={duration_ms:g}", "transient_ms")
+    record_every = r.integer("record_every", 1, minimum=1)
+    method = r.string("method", "rk4", METHODS)
+    initial = r.string("initial", "fixed_point", INITIAL)
+    r.finish(["models", "duration_ms", "dt_ms", "transient_ms", "record_every", "method", "initial"])
+    n_steps = duration_ms / dt_ms
+    if n_steps > MAX_STEPS:
+        r.fail(f"duration_ms / dt_ms = {n_steps:.3g} steps is more than {MAX_STEPS:.0e}; shorten the run or "
+               "raise dt_ms", "duration_ms")
+    if n_steps / record_every > MAX_RECORDS:
+        r.fail(f"{n_steps / record_every:.3g} recorded samples per model is more than {MAX_RECORDS:.0e}; "
+               "raise record_every", "record_every")
+    for model in models:
+        try:
+            check_run([circuit], model, duration_ms, dt_ms, record_every, method)
+        except ValueError as exc:
+            r.fail(str(exc))
+    resolved = dict(models=models, duration_ms=duration_ms, dt_ms=dt_ms, transient_ms=transient_ms,
+                    record_every=record_every, method=method, initial=initial)
+    return dict(resolved, resolved=resolved)
+
+
+def _stimulation(r, circuit, run, base):
+    dt = run["dt_ms"]
+    unit = r.string("unit", "field", DRIVE_UNITS)
+    wdt = r.number("waveform_dt_ms", 0.5 * dt, minimum=0.0, exclusive=True, unit="ms")
+    stride = wdt / (0.5 * dt)
+    if abs(stride - round(stride)) > 1e-9 * stride:
+        r.fail(f"{wdt:g} must be a whole multiple of dt_ms/2 = {0.5 * dt:g} ms", "waveform_dt_ms")
+    nyquist_hz = min(khz_to_hz(1.0 / (2.0 * dt)), khz_to_hz(1.0 / (2.0 * wdt)))
+
+    cr = r.child("coupling")
+    populations = cr.string_list("populations", list(circuit.names), circuit.names)
+    if unit == "field":
+        lam = _per_pop_values(cr, "lambda_mm", circuit, DEFAULT_LAMBDA_MM, positive=False)
+        default_scales = FieldCoupling().scales_mv(circuit)
+        scales = _per_pop_values(cr, "scale_mv_per_unit", circuit, dict(zip(circuit.names, default_scales)), positive=True)
+        cr.finish(["lambda_mm", "scale_mv_per_unit", "populations"])
+        coupling = FieldCoupling(lambda_mm=lam, scale_mv_per_unit=scales)
+        coupling_resolved = dict(lambda_mm=lam, scale_mv_per_unit=scales, populations=populations)
+    else:
+        for key in ("lambda_mm", "scale_mv_per_unit"):
+            if cr.has(key):
+                cr.fail(f"applies only to unit = \"field\" (here unit = \"current\": amplitudes are model input units)", key)
+        cr.finish(["populations"])
+        coupling = FieldCoupling()
+        coupling_resolved = dict(populations=populations)
+
+    dr = r.child("device")
+    device = {}
+    for key, unit_name in (("current_ma", "mA"), ("session_min", "min")):
+        v = dr.number(key, None, minimum=0.0, exclusive=True, unit=unit_name)
+        if v is not None:
+            device[key] = v
+    dr.finish(["current_ma", "session_min"])
+
+    raw_waves = r.get("waveforms", [])
+    if not isinstance(raw_waves, list):
+        r.fail(f"must be a list of tables [[stimulation.waveforms]], got {_show(raw_waves)}", "waveforms")
+    waves = tuple(_waveform(_Reader(item, r.where(f"waveforms[{i}]"), r.source), run, nyquist_hz, wdt, base)
+                  for i, item in enumerate(raw_waves))
+    r.finish(["unit", "waveform_dt_ms", "coupling", "device", "waveforms"])
+    mask = np.array([n in populations for n in circuit.names], dtype=float)
+    gains = coupling.gains(circuit) * mask if unit == "field" else mask
+    if waves and not np.any(gains != 0.0):
+        r.fail("the drive reaches no population (every listed population has lambda_mm = 0)", "coupling")
+    n_samples = run["duration_ms"] / wdt * circuit.n_populations
+    if waves and n_samples > MAX_DRIVE_SAMPLES:
+        r.fail(f"the drive would need {n_samples:.3g} samples (duration / waveform_dt_ms x populations), more "
+               f"than {MAX_DRIVE_SAMPLES:.0e}; set a coarser waveform_dt_ms", "waveform_dt_ms")
+    resolved = dict(unit=unit, waveform_dt_ms=wdt, coupling=coupling_resolved,
+                    waveforms=[w.resolved() for w in waves])
+    if device:
+        resolved["device"] = device
+    return dict(unit=unit, waveform_dt_ms=wdt, coupling=coupling, populations=tuple(populations),
+                device=device, waveforms=waves, resolved=resolved)
+
+
+def _per_pop_values(r, key, circuit, default, positive):
+    """{population: float} from a number or a table; missing populations get ``default``."""
+    defaults = default if isinstance(default, dict) else {n: default for n in circuit.names}
+    if not r.has(key):
+        r.used.add(key)
+        return {n: float(defaults[n]) for n in circuit.names}
+    value = r.get(key)
+    if isinstance(value, dict):
+        for pop in value:
+            if pop not in circuit.names:
+                r.fail(f"unknown population {pop!r}{closest(pop, circuit.names)}; allowed: {', '.join(circuit.names)}", key)
+        values = {n: value.get(n, defaults[n]) for n in circuit.names}
+        return {n: r.as_number(v, f"{key}.{n}", 0.0, positive) for n, v in values.items()}
+    v = r.as_number(value, key, 0.0, positive)
+    return {n: v for n in circuit.names}
+
+
+def _waveform(r, run, nyquist_hz, wdt, base):
+    kind = r.string("kind", choices=list(wf.KINDS))
+    types = wf.field_types(kind)
+    allowed = ["kind"] + wf.waveform_keys(kind)
+    r.finish(allowed)
+    missing = [k for k in wf.required_keys(kind) if k not in r.data]
+    if missing:
+        r.fail(f"is required for kind = {kind!r}", missing[0])
+    kwargs = {}
+    for key, value in r.data.items():
+        if key == "kind":
+            continue
+        t = types[key]
+        if t is float:
+            kwargs[key] = r.as_number(value, key)
+        elif t is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                r.fail(f"must be an integer, got {_show(value)}", key)
+            kwargs[key] = value
+        elif t is bool:
+            if not isinstance(value, bool):
+                r.fail(f"must be true or false, got {_show(value)}", key)
+            kwargs[key] = value
+        else:
+            kwargs[key] = r.as_string(value, key)
+    if kind == "noise" and kwargs.get("seed") is None:
+        kwargs["seed"] = secrets.randbits(63)           # recorded in the resolved protocol
+    if kind == "csv":
+        p = Path(kwargs["path"])
+        kwargs["path"] = str(p if p.is_absolute() else base / p)
+    try:
+        wave = wf.KINDS[kind](**kwargs)
+        wave.check_grid(run["duration_ms"], nyquist_hz, wdt)
+    except ValueError as exc:
+        r.fail(str(exc))
+    return wave
+
+
+def _analysis(r, run, waves):
+    f = r.number("drive_frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
+    phase = 0.0
+    periodic = [w for w in waves if w.drive_frequency_hz is not None]
+    if f is None and periodic:
+        f, phase = periodic[0].drive_frequency_hz, periodic[0].drive_phase_rad
+    elif f is not None:
+        match = [w for w in periodic if w.drive_frequency_hz == f]
+        phase = match[0].drive_phase_rad if match else 0.0
+    window_ms = run["duration_ms"] - run["transient_ms"]
+    welch_ms = r.number("welch_segment_ms", min(1000.0, window_ms), minimum=0.0, exclusive=True, unit="ms")
+    r.finish(["drive_frequency_hz", "welch_segment_ms"])
+    record_dt = run["dt_ms"] * run["record_every"]
+    if welch_ms > window_ms:
+        r.fail(f"{welch_ms:g} ms is longer than the analysed window duration_ms - transient_ms = {window_ms:g} ms",
+               "welch_segment_ms")
+    if welch_ms < 8 * record_dt:
+        r.fail(f"{welch_ms:g} ms holds fewer than 8 recorded samples (every {record_dt:g} ms)", "welch_segment_ms")
+    if f is not None:
+        cycle_ms = 1.0 / hz_to_khz(f)
+        if window_ms < cycle_ms:
+            r.fail(f"the analysed window duration_ms - transient_ms = {window_ms:g} ms is shorter than one "
+                   f"cycle of the drive frequency {f:g} Hz", "drive_frequency_hz")
+        rec_nyquist = khz_to_hz(1.0 / (2.0 * record_dt))
+        if f >= rec_nyquist:
+            r.fail(f"{f:g} Hz is not below the Nyquist frequency {rec_nyquist:g} Hz of the recorded series "
+                   f"(dt_ms x record_every = {record_dt:g} ms); lower run.record_every", "drive_frequency_hz")
+    resolved = {"welch_segment_ms": welch_ms}
+    if f is not None:
+        resolved["drive_frequency_hz"] = f
+    return dict(drive_frequency_hz=f, drive_phase_rad=float(phase), welch_segment_ms=welch_ms, resolved=resolved)
+
+
+def _study(table, label, circuit):
+    """Hand the [study] table, untouched, to the analysis layer's validator."""
+    if not isinstance(table, dict):
+        raise ProtocolError(f"{label}: study: must be a table, got {_type_name(table)}")
+    from ..analysis import studies
+
+    try:
+        spec = studies.validate_study(table, f"{label}: study")
+    except ProtocolError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ProtocolError(str(exc)) from None
+    # population names in the study refer to this circuit: check them now, not when the study runs
+    names = circuit.names
+    output_population = getattr(spec, "output_population", None)
+    if output_population is not None and output_population not in names:
+        raise ProtocolError(f"{label}: study.output_population: unknown population {output_population!r}"
+                            f"{closest(output_population, names)}; allowed: {', '.join(names)}")
+    for key in getattr(spec, "parameters", {}) or {}:
+        pop = str(key).partition(".")[2]
+        if pop and pop not in names:
+            raise ProtocolError(f"{label}: study.parameters.{_key_text(key)}: unknown population {pop!r}"
+                                f"{closest(pop, names)}; allowed: {', '.join(names)}")
+    return spec
