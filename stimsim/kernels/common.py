@@ -24,6 +24,10 @@ import numpy as np
 RK4 = 0
 HEUN = 1
 METHODS = {"rk4": RK4, "heun": HEUN}
+#: modes of a Runge-Kutta stage (see nmm2._stage)
+FIRST = 0
+ACCUMULATE = 1
+FINAL = 2
 #: steps per drive chunk
 CHUNK = 128
 

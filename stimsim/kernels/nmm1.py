@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from ..transfer import QIF, SIGMOID, mean_voltage, phi_qif, sigmoid, transfer
-from .common import CHUNK, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
 
 N_STATE = 2
 
@@ -97,6 +97,30 @@ def _record(rec, y, x, r, kinds, p0, p1):
 
 
 @numba.njit(cache=True)
+def _stage(src, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, mode, weight, step):
+    """One explicit Runge-Kutta stage for any number of populations (modes as in nmm2._stage)."""
+    coupled_input(x, src, 0, eta, D, h, K)
+    rates(r, x, kinds, p0, p1, p2)
+    P, L = x.shape
+    for k in range(P):
+        for j in range(L):
+            d0 = src[1, k, j] * inv_ts[k, j]
+            d1 = (r[k, j] - 2.0 * src[1, k, j] - src[0, k, j]) * inv_ts[k, j]
+            if mode == FINAL:
+                y[0, k, j] += step * (acc[0, k, j] + d0)
+                y[1, k, j] += step * (acc[1, k, j] + d1)
+            else:
+                if mode == FIRST:
+                    acc[0, k, j] = d0
+                    acc[1, k, j] = d1
+                else:
+                    acc[0, k, j] += weight * d0
+                    acc[1, k, j] += weight * d1
+                yt[0, k, j] = y[0, k, j] + step * d0
+                yt[1, k, j] = y[1, k, j] + step * d1
+
+
+@numba.njit(cache=True)
 def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, stride, sin_amp, omega,
                      phase, has_series, has_sin, dt, n_steps, record_every, check_every, method,
                      out, status):
@@ -139,63 +163,13 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                 else:
                     _lanes_one(y, D, h, eta, K, SIGMOID, p0, p1, p2, inv_ts, dt, method)
             elif method == RK4:
-                coupled_input(x, y, 0, eta, D, h, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = y[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * y[1, k, j] - y[0, k, j]) * inv_ts[k, j]
-                        acc[0, k, j] = d0
-                        acc[1, k, j] = d1
-                        yt[0, k, j] = y[0, k, j] + half * d0
-                        yt[1, k, j] = y[1, k, j] + half * d1
-                coupled_input(x, yt, 0, eta, D, h + 1, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = yt[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
-                        acc[0, k, j] += 2.0 * d0
-                        acc[1, k, j] += 2.0 * d1
-                        yt[0, k, j] = y[0, k, j] + half * d0
-                        yt[1, k, j] = y[1, k, j] + half * d1
-                coupled_input(x, yt, 0, eta, D, h + 1, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = yt[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
-                        acc[0, k, j] += 2.0 * d0
-                        acc[1, k, j] += 2.0 * d1
-                        yt[0, k, j] = y[0, k, j] + dt * d0
-                        yt[1, k, j] = y[1, k, j] + dt * d1
-                coupled_input(x, yt, 0, eta, D, h + 2, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = yt[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
-                        y[0, k, j] += sixth * (acc[0, k, j] + d0)
-                        y[1, k, j] += sixth * (acc[1, k, j] + d1)
+                _stage(y, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, half)
+                _stage(yt, y, yt, acc, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, half)
+                _stage(yt, y, yt, acc, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, dt)
+                _stage(yt, y, yt, acc, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, sixth)
             else:
-                coupled_input(x, y, 0, eta, D, h, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = y[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * y[1, k, j] - y[0, k, j]) * inv_ts[k, j]
-                        acc[0, k, j] = d0
-                        acc[1, k, j] = d1
-                        yt[0, k, j] = y[0, k, j] + dt * d0
-                        yt[1, k, j] = y[1, k, j] + dt * d1
-                coupled_input(x, yt, 0, eta, D, h + 2, K)
-                rates(r, x, kinds, p0, p1, p2)
-                for k in range(P):
-                    for j in range(L):
-                        d0 = yt[1, k, j] * inv_ts[k, j]
-                        d1 = (r[k, j] - 2.0 * yt[1, k, j] - yt[0, k, j]) * inv_ts[k, j]
-                        y[0, k, j] += half * (acc[0, k, j] + d0)
-                        y[1, k, j] += half * (acc[1, k, j] + d1)
+                _stage(y, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, dt)
+                _stage(yt, y, yt, acc, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, half)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1

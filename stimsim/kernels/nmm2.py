@@ -8,7 +8,8 @@ Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k 
     dz/dt = (r - 2 z - s) / tau_s
 
 State layout ``y[var, population, lane]`` per block with var = (r, v, s, z); r in kHz, time in ms.
-The RK4 and Heun stages are written out so that every stage is one pass over the lanes.
+Each Runge-Kutta stage is one pass over populations and lanes (:func:`_stage`); a one-population
+circuit takes a straight-line step per lane instead (:func:`rk4_step_one`), which vectorises across sets.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-from .common import CHUNK, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
 
 N_STATE = 4
 
@@ -55,6 +56,30 @@ def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
                          inv_tm, a_r, pitm2, inv_ts)
     h = 0.5 * dt
     return r + h * (a0 + b0), v + h * (a1 + b1), s + h * (a2 + b2), z + h * (a3 + b3)
+
+
+@numba.njit(cache=True)
+def _stage(src, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, mode, weight, step):
+    """One explicit Runge-Kutta stage for any number of populations, d = f(t_h, src):
+
+    FIRST: acc = d, yt = y + step d;  ACCUMULATE: acc += weight d, yt = y + step d;
+    FINAL: y += step (acc + d).  RK4 = FIRST, ACCUMULATE x 2, FINAL; Heun = FIRST, FINAL.
+    """
+    coupled_input(x, src, 2, eta, D, h, K)
+    P, L = x.shape
+    for k in range(P):
+        for j in range(L):
+            d = rhs(src[0, k, j], src[1, k, j], src[2, k, j], src[3, k, j], x[k, j],
+                    inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+            for a in range(4):
+                if mode == FINAL:
+                    y[a, k, j] += step * (acc[a, k, j] + d[a])
+                else:
+                    if mode == FIRST:
+                        acc[a, k, j] = d[a]
+                    else:
+                        acc[a, k, j] += weight * d[a]
+                    yt[a, k, j] = y[a, k, j] + step * d[a]
 
 
 @numba.njit(cache=True)
@@ -104,82 +129,13 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                             e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j], a_r[0, j], pitm2[0, j],
                             inv_ts[0, j], dt)
             elif method == RK4:
-                # stage 1: k1 at (t, y)
-                coupled_input(x, y, 2, eta, D, h, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        acc[0, k, j] = d0
-                        acc[1, k, j] = d1
-                        acc[2, k, j] = d2
-                        acc[3, k, j] = d3
-                        yt[0, k, j] = y[0, k, j] + half * d0
-                        yt[1, k, j] = y[1, k, j] + half * d1
-                        yt[2, k, j] = y[2, k, j] + half * d2
-                        yt[3, k, j] = y[3, k, j] + half * d3
-                # stage 2: k2 at (t + dt/2, y + dt/2 k1)
-                coupled_input(x, yt, 2, eta, D, h + 1, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        acc[0, k, j] += 2.0 * d0
-                        acc[1, k, j] += 2.0 * d1
-                        acc[2, k, j] += 2.0 * d2
-                        acc[3, k, j] += 2.0 * d3
-                        yt[0, k, j] = y[0, k, j] + half * d0
-                        yt[1, k, j] = y[1, k, j] + half * d1
-                        yt[2, k, j] = y[2, k, j] + half * d2
-                        yt[3, k, j] = y[3, k, j] + half * d3
-                # stage 3: k3 at (t + dt/2, y + dt/2 k2)
-                coupled_input(x, yt, 2, eta, D, h + 1, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        acc[0, k, j] += 2.0 * d0
-                        acc[1, k, j] += 2.0 * d1
-                        acc[2, k, j] += 2.0 * d2
-                        acc[3, k, j] += 2.0 * d3
-                        yt[0, k, j] = y[0, k, j] + dt * d0
-                        yt[1, k, j] = y[1, k, j] + dt * d1
-                        yt[2, k, j] = y[2, k, j] + dt * d2
-                        yt[3, k, j] = y[3, k, j] + dt * d3
-                # stage 4: k4 at (t + dt, y + dt k3); y += dt/6 (k1 + 2 k2 + 2 k3 + k4)
-                coupled_input(x, yt, 2, eta, D, h + 2, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        y[0, k, j] += sixth * (acc[0, k, j] + d0)
-                        y[1, k, j] += sixth * (acc[1, k, j] + d1)
-                        y[2, k, j] += sixth * (acc[2, k, j] + d2)
-                        y[3, k, j] += sixth * (acc[3, k, j] + d3)
+                _stage(y, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, half)
+                _stage(yt, y, yt, acc, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, half)
+                _stage(yt, y, yt, acc, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, dt)
+                _stage(yt, y, yt, acc, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, sixth)
             else:
-                # Heun: predictor y + dt f(t, y), corrector y += dt/2 (f(t, y) + f(t + dt, y_pred))
-                coupled_input(x, y, 2, eta, D, h, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(y[0, k, j], y[1, k, j], y[2, k, j], y[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        acc[0, k, j] = d0
-                        acc[1, k, j] = d1
-                        acc[2, k, j] = d2
-                        acc[3, k, j] = d3
-                        yt[0, k, j] = y[0, k, j] + dt * d0
-                        yt[1, k, j] = y[1, k, j] + dt * d1
-                        yt[2, k, j] = y[2, k, j] + dt * d2
-                        yt[3, k, j] = y[3, k, j] + dt * d3
-                coupled_input(x, yt, 2, eta, D, h + 2, K)
-                for k in range(P):
-                    for j in range(L):
-                        d0, d1, d2, d3 = rhs(yt[0, k, j], yt[1, k, j], yt[2, k, j], yt[3, k, j], x[k, j],
-                                             inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-                        y[0, k, j] += half * (acc[0, k, j] + d0)
-                        y[1, k, j] += half * (acc[1, k, j] + d1)
-                        y[2, k, j] += half * (acc[2, k, j] + d2)
-                        y[3, k, j] += half * (acc[3, k, j] + d3)
+                _stage(y, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, dt)
+                _stage(yt, y, yt, acc, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, half)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1
