@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import check_finite, check_positive, unknown_name_error
 from .transfer import TRANSFER_KINDS
+from .units import hz_to_khz
 
 #: population parameters a user may set, with units (for messages, docs and ``stimsim presets``)
 POPULATION_PARAMETERS = {
@@ -171,6 +172,16 @@ class Circuit:
         """K[k, l] = w_k J[k, l] (w_k = tau_m,k for QIF, 1 for sigmoid), the matrix the kernels use."""
         w = np.array([p.coupling_factor for p in self.populations])
         return w[:, None] * self.J
+
+    def transfer_parameters(self):
+        """(kinds, p0, p1, p2) per population as the compiled transfer functions take them:
+        QIF: (Delta, tau_m ms, unused); sigmoid: (rmax kHz, slope 1/mV, threshold mV)."""
+        pops = self.populations
+        kinds = np.array([TRANSFER_KINDS[p.transfer] for p in pops], dtype=np.int64)
+        p0 = np.array([p.delta if p.is_qif else hz_to_khz(p.rmax_hz) for p in pops])
+        p1 = np.array([p.tau_m if p.is_qif else p.slope_per_mv for p in pops])
+        p2 = np.array([0.0 if p.is_qif else p.threshold_mv for p in pops])
+        return kinds, p0, p1, p2
 
     @property
     def fastest_time_scale_ms(self):

@@ -34,8 +34,6 @@ def parse_set(items):
 
 
 def cmd_presets(args):
-    import numpy as np
-
     from .circuit import POPULATION_PARAMETERS
     from .presets import PRESETS, preset, preset_parameters
 

@@ -10,11 +10,11 @@ depolarizes pyramidal somata (models.md M6; stimulation-notes 1.2).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import check_finite, check_nonnegative, check_positive
+from .errors import check_nonnegative, check_positive
 
 #: polarization length of pyramidal somata, mm: CA1, Bikson et al. 2004 (0.12 +- 0.05 mm)
 DEFAULT_LAMBDA_MM = 0.12

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from .transfer import dphi_qif, dsigmoid, phi_qif, sigmoid, v_star_qif
+from .transfer import rates_many, slopes_many, v_star_qif
 from .units import hz_to_khz, khz_to_hz, rad_per_ms_to_hz
 
 #: |Re lambda| below this (1/ms) counts as zero when labelling stability
@@ -22,28 +22,24 @@ _NMM1_VARS = ("s", "z")
 
 
 # --- transfer functions over a circuit --------------------------------------------------------
-def _params(pop):
-    if pop.is_qif:
-        return pop.delta, pop.tau_m, 0.0
-    return hz_to_khz(pop.rmax_hz), pop.slope_per_mv, pop.threshold_mv
+def _vec_rates(circuit, x):
+    """T_k(x[:, k]) for (n, P) inputs, kHz (Phi, M3, or the sigmoid, M4)."""
+    return rates_many(*circuit.transfer_parameters(), np.ascontiguousarray(x, dtype=float))
+
+
+def _vec_slopes(circuit, x):
+    """dT_k/dx at (n, P) inputs, kHz per input unit."""
+    return slopes_many(*circuit.transfer_parameters(), np.ascontiguousarray(x, dtype=float))
 
 
 def transfer_rates(circuit, x):
     """T_k(x_k) in kHz for every population (Phi, M3, or the sigmoid, M4)."""
-    out = np.empty(len(x))
-    for k, pop in enumerate(circuit.populations):
-        p0, p1, p2 = _params(pop)
-        out[k] = phi_qif(x[k], p0, p1) if pop.is_qif else sigmoid(x[k], p0, p1, p2)
-    return out
+    return _vec_rates(circuit, np.atleast_1d(x)[None, :])[0]
 
 
 def transfer_slopes(circuit, x):
     """dT_k/dx at x_k, kHz per input unit."""
-    out = np.empty(len(x))
-    for k, pop in enumerate(circuit.populations):
-        p0, p1, p2 = _params(pop)
-        out[k] = dphi_qif(x[k], p0, p1) if pop.is_qif else dsigmoid(x[k], p0, p1, p2)
-    return out
+    return _vec_slopes(circuit, np.atleast_1d(x)[None, :])[0]
 
 
 def total_input(circuit, rates_khz):
@@ -150,32 +146,6 @@ def _fixed_points_nd(circuit, n_random=400, seed=0):
         if not any(np.allclose(cand, f, rtol=1e-6, atol=1e-12) for f in found):
             found.append(cand)
     return found
-
-
-def _vec_rates(circuit, x):
-    out = np.empty_like(x)
-    for k, pop in enumerate(circuit.populations):
-        p0, p1, p2 = _params(pop)
-        if pop.is_qif:
-            R = np.sqrt(x[:, k] ** 2 + p0 ** 2)
-            w = np.where(x[:, k] >= 0, x[:, k] + R, p0 ** 2 / (R - x[:, k]))
-            out[:, k] = np.sqrt(w) / (math.sqrt(2.0) * math.pi * p1)
-        else:
-            with np.errstate(over="ignore"):
-                out[:, k] = p0 / (1.0 + np.exp(p1 * (p2 - x[:, k])))
-    return out
-
-
-def _vec_slopes(circuit, x):
-    T = _vec_rates(circuit, x)
-    out = np.empty_like(x)
-    for k, pop in enumerate(circuit.populations):
-        p0, p1, p2 = _params(pop)
-        if pop.is_qif:
-            out[:, k] = T[:, k] / (2.0 * np.sqrt(x[:, k] ** 2 + p0 ** 2))
-        else:
-            out[:, k] = p1 * T[:, k] * (1.0 - T[:, k] / p0)
-    return out
 
 
 def find_fixed_points(circuit):

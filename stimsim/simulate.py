@@ -6,9 +6,8 @@ compilation starts, and both run the same compiled kernels.
 """
 from __future__ import annotations
 
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,8 +16,8 @@ from .circuit import Circuit
 from .drive import SampledInput, SinusoidInput, split_input
 from .errors import SimulationDiverged, check_positive, check_positive_int, unknown_name_error
 from .result import BatchResult, SimulationResult
-from .transfer import QIF, TRANSFER_KINDS, phi_qif, sigmoid, v_star_qif
-from .units import hz_to_khz, hz_to_rad_per_ms
+from .transfer import rates_many, v_star_qif
+from .units import hz_to_rad_per_ms
 
 MODELS = ("nmm2", "nmm1")
 #: dt may be at most this fraction of the fastest time constant (tau_m or tau_s)
@@ -137,7 +136,7 @@ def initial_state(circuit, model, initial):
     nv = 4 if model == "nmm2" else 2
     if initial is None or (isinstance(initial, str) and initial == "fixed_point"):
         if initial is None:
-            r = np.array([_uncoupled_rate(p) for p in circuit.populations])
+            r = _uncoupled_rates(circuit)
             s = np.zeros(P)
         else:
             from .fixed_points import find_fixed_points
@@ -159,11 +158,10 @@ def initial_state(circuit, model, initial):
     return y
 
 
-def _uncoupled_rate(pop):
-    x = pop.eta_bar + pop.I
-    if pop.is_qif:
-        return phi_qif(x, pop.delta, pop.tau_m)
-    return sigmoid(x, hz_to_khz(pop.rmax_hz), pop.slope_per_mv, pop.threshold_mv)
+def _uncoupled_rates(circuit):
+    """T_k(eta_bar_k + I_k) in kHz: each population's rate without recurrent input."""
+    x = circuit.vector("eta_bar") + circuit.vector("I")
+    return rates_many(*circuit.transfer_parameters(), x[None, :])[0]
 
 
 def _pad_lanes(arr, B, L):
@@ -181,12 +179,7 @@ def _parameters(circuits, model):
     if model == "nmm2":
         cols = [[c.vector(n) for c in circuits] for n in ("tau_m", "tau_s", "delta", "eta_bar")]
     else:
-        def tp(c):
-            p0 = np.array([p.delta if p.is_qif else hz_to_khz(p.rmax_hz) for p in c.populations])
-            p1 = np.array([p.tau_m if p.is_qif else p.slope_per_mv for p in c.populations])
-            p2 = np.array([0.0 if p.is_qif else p.threshold_mv for p in c.populations])
-            return p0, p1, p2
-        tps = [tp(c) for c in circuits]
+        tps = [c.transfer_parameters()[1:] for c in circuits]
         cols = [[c.vector("tau_s") for c in circuits], [c.vector("eta_bar") for c in circuits],
                 [t[0] for t in tps], [t[1] for t in tps], [t[2] for t in tps]]
     return np.stack([np.stack(col, axis=-1) for col in cols])
@@ -233,8 +226,7 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     method = kernels.METHODS[spec.method]
     args = (y0, par)
     if spec.model == "nmm1":
-        kinds = np.array([TRANSFER_KINDS[p.transfer] for p in circuits[0].populations], dtype=np.int64)
-        args = args + (kinds,)
+        args = args + (circuits[0].transfer_parameters()[0],)
     # a single block runs on the calling thread: handing it to a worker only adds contention
     entry = mod.integrate_serial if nb == 1 else mod.integrate
     t0 = time.perf_counter()

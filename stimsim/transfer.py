@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 #: transfer kind codes used by the kernels
 QIF = 0
@@ -85,3 +86,25 @@ def mean_voltage(kind, x, rate_khz, p0, p1):
     if kind == QIF:
         return v_star_qif(rate_khz, p0, p1)
     return x
+
+
+@numba.njit(cache=True)
+def rates_many(kinds, p0, p1, p2, x):
+    """T_k(x[i, k]) for an (n, P) array of inputs (kHz); p0, p1, p2, kinds per population."""
+    n, P = x.shape
+    out = np.empty((n, P))
+    for i in range(n):
+        for k in range(P):
+            out[i, k] = transfer(kinds[k], x[i, k], p0[k], p1[k], p2[k])
+    return out
+
+
+@numba.njit(cache=True)
+def slopes_many(kinds, p0, p1, p2, x):
+    """dT_k/dx at x[i, k] for an (n, P) array of inputs (kHz per input unit)."""
+    n, P = x.shape
+    out = np.empty((n, P))
+    for i in range(n):
+        for k in range(P):
+            out[i, k] = dtransfer(kinds[k], x[i, k], p0[k], p1[k], p2[k])
+    return out

@@ -1,6 +1,5 @@
 """Public API, tidy tables, presets, bad input and divergence reports."""
 import numpy as np
-import pandas as pd
 import pytest
 
 import stimsim

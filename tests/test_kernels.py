@@ -6,7 +6,7 @@ import pytest
 
 import stimsim
 from stimsim.simulate import initial_state
-from reference import phi, reference_trajectory
+from reference import reference_trajectory
 
 DT = 0.01
 

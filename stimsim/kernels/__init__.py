@@ -2,4 +2,6 @@
 from . import nmm1, nmm2
 from .common import METHODS
 
+__all__ = ["MODELS", "METHODS", "nmm1", "nmm2"]
+
 MODELS = {"nmm2": nmm2, "nmm1": nmm1}

@@ -549,7 +549,7 @@ def _stimulation(r, circuit, run, base):
     else:
         for key in ("lambda_mm", "scale_mv_per_unit"):
             if cr.has(key):
-                cr.fail(f"applies only to unit = \"field\" (here unit = \"current\": amplitudes are model input units)", key)
+                cr.fail("applies only to unit = \"field\" (here unit = \"current\": amplitudes are model input units)", key)
         cr.finish(["populations"])
         coupling = FieldCoupling()
         coupling_resolved = dict(populations=populations)

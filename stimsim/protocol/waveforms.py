@@ -253,7 +253,7 @@ class Sine(Waveform):
 
 
 @dataclass(frozen=True, kw_only=True)
-class OscillatingDC(Waveform):
+class OscillatingDC(Sine):
     """Slow oscillating DC: ``offset + A cos(2 pi f t + phase)`` (so-tDCS, Marshall et al. 2006,
     0.75 Hz; models.md M6). With offset = A (zero-to-peak) the field oscillates between 0 and 2A
     without changing sign, as in so-tDCS.
@@ -262,44 +262,19 @@ class OscillatingDC(Waveform):
     ----------
     offset : float
         Signed DC level, drive units.
-    amplitude, convention : float, str
-        Amplitude of the oscillating part (>= 0) in ``convention``.
-    frequency_hz : float
-        > 0 Hz (e.g. 0.75).
-    phase_rad : float
+    amplitude, convention, frequency_hz, phase_rad
+        The oscillating part, as for :class:`Sine` (e.g. 0.75 Hz).
     """
 
     kind = "oscillating_dc"
-    _PEAK_TO_PEAK = 2.0
-    _RMS = 1.0 / math.sqrt(2.0)
     offset: float
-    amplitude: float
-    convention: str
-    frequency_hz: float
-    phase_rad: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
         self._set("offset", check_finite("offset", self.offset))
-        self._set("amplitude", check_nonnegative("amplitude", self.amplitude))
-        self._set("frequency_hz", check_positive("frequency_hz", self.frequency_hz, "Hz"))
-        self._set("phase_rad", check_finite("phase_rad", self.phase_rad))
-        self._set("_peak", zero_to_peak(self.amplitude, self.convention, self._PEAK_TO_PEAK, self._RMS, self.kind))
 
     def shape(self, t_ms):
-        return self.offset + self._peak * np.cos(hz_to_rad_per_ms(self.frequency_hz) * t_ms + self.phase_rad)
-
-    @property
-    def highest_frequency_hz(self):
-        return self.frequency_hz
-
-    @property
-    def drive_frequency_hz(self):
-        return self.frequency_hz
-
-    @property
-    def drive_phase_rad(self):
-        return self.phase_rad
+        return self.offset + super().shape(t_ms)
 
 
 @dataclass(frozen=True, kw_only=True)
