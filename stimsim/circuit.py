@@ -98,7 +98,7 @@ class Population:
         return dataclasses.replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # J is an array: identity equality, no hash of the matrix
 class Circuit:
     """Populations, their signed coupling J[post, pre] and constant inputs (models.md M5).
 
