@@ -90,3 +90,41 @@ def test_frozen_focus_eigenvalues_closed_form():
     ev = np.sort_complex(np.linalg.eigvals(A))
     expect = np.sort_complex(np.array([complex(-0.7 / (math.pi * 144.0 * r[0]), s * 2 * math.pi * r[0]) for s in (-1, 1)]))
     np.testing.assert_allclose(ev, expect, rtol=1e-12)
+
+
+def test_jansen_rit_bifurcations_match_the_literature():
+    """Jansen-Rit fixed-point continuation in p (stimulation-notes 1.3, TI preprint citing Grimbert &
+    Faugeras 2006): saddle-node (SNIC) at p ~ 114 s^-1, supercritical Hopf at p ~ 315 s^-1, f0 ~ 11.1 Hz."""
+    from scipy.optimize import brentq
+
+    def leading(p):
+        t = stimsim.fixed_points(stimsim.preset("jansen-rit", p=p))
+        return t.leading_re_per_ms.iloc[-1], t.leading_freq_hz.iloc[-1]  # the high-activity branch
+
+    p_hopf = brentq(lambda p: leading(p)[0], 250.0, 350.0, xtol=1e-3)
+    assert 314.0 < p_hopf < 317.0
+    assert 11.0 < leading(p_hopf)[1] < 11.3
+
+    def n_fixed_points(p):
+        return stimsim.fixed_points(stimsim.preset("jansen-rit", p=p)).fixed_point.nunique()
+
+    lo, hi = 100.0, 130.0
+    assert n_fixed_points(lo) == 3 and n_fixed_points(hi) == 1
+    while hi - lo > 0.05:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if n_fixed_points(mid) == 3 else (lo, mid)
+    assert 113.0 < lo < 115.0
+
+
+def test_ping_hopf_near_eta_bar_one_at_gamma_frequency():
+    """models.md M5 (published PING set): NMM2 Hopf near eta_bar ~ 1 with gamma near 55 Hz."""
+    from scipy.optimize import brentq
+
+    def leading(eta_bar):
+        t = stimsim.fixed_points(stimsim.preset("ping", eta_bar=eta_bar))
+        t = t[t.model == "nmm2"]
+        return t.leading_re_per_ms.iloc[-1], t.leading_freq_hz.iloc[-1]
+
+    eta_hopf = brentq(lambda e: leading(e)[0], 1.0, 2.0, xtol=1e-4)
+    assert 0.8 < eta_hopf < 1.3
+    assert 50.0 < leading(eta_hopf)[1] < 60.0
