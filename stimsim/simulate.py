@@ -372,7 +372,9 @@ def warmup(models=MODELS, methods=("rk4",)):
         for method in methods:
             t0 = time.perf_counter()
             simulate(c, model=model, duration_ms=1.0, dt_ms=0.1, method=method)
-            simulate_batch([c, c], model=model, duration_ms=1.0, dt_ms=0.1, method=method,
-                           inputs=[SinusoidInput(0.1, 10.0), SinusoidInput(0.2, 20.0)])
+            # more sets than one block of lanes, so that the threaded entry point is built too
+            n = LANES + 1
+            simulate_batch([c] * n, model=model, duration_ms=1.0, dt_ms=0.1, method=method,
+                           inputs=[SinusoidInput(0.1, 10.0 + i) for i in range(n)])
             times[(model, method)] = time.perf_counter() - t0
     return times

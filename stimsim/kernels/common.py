@@ -93,7 +93,7 @@ def half_step_rotation(omega, dt):
     return rot_c, rot_s
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def coupled_input(x, y, var_s, eta, D, h, K):
     """x[k, j] = eta_k + I_k(t_h) + sum_l K[k, l] s_l with s_l = y[var_s, l]  (models.md M5).
 
@@ -106,6 +106,32 @@ def coupled_input(x, y, var_s, eta, D, h, K):
         for l in range(P):
             for j in range(L):
                 x[k, j] += K[k, l, j] * y[var_s, l, j]
+
+
+@numba.njit(cache=True, inline="always")
+def combine_stage(y, yt, acc, d, mode, weight, step):
+    """Runge-Kutta bookkeeping after a stage's derivatives d (see nmm2._stage for the modes).
+
+    The mode branch sits outside the loops, so each loop is a plain pass over contiguous lanes.
+    """
+    NV, P, L = y.shape
+    if mode == FINAL:
+        for a in range(NV):
+            for k in range(P):
+                for j in range(L):
+                    y[a, k, j] += step * (acc[a, k, j] + d[a, k, j])
+    elif mode == FIRST:
+        for a in range(NV):
+            for k in range(P):
+                for j in range(L):
+                    acc[a, k, j] = d[a, k, j]
+                    yt[a, k, j] = y[a, k, j] + step * d[a, k, j]
+    else:
+        for a in range(NV):
+            for k in range(P):
+                for j in range(L):
+                    acc[a, k, j] += weight * d[a, k, j]
+                    yt[a, k, j] = y[a, k, j] + step * d[a, k, j]
 
 
 @numba.njit(cache=True)

@@ -15,12 +15,12 @@ import numba
 import numpy as np
 
 from ..transfer import QIF, SIGMOID, mean_voltage, phi_qif, sigmoid, transfer
-from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, combine_stage, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
 
 N_STATE = 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def rates(r, x, kinds, p0, p1, p2):
     """r[k, j] = T_k(x[k, j]) in kHz: Phi (M3) for QIF populations, S (M4) for sigmoid ones."""
     P, L = x.shape
@@ -96,28 +96,17 @@ def _record(rec, y, x, r, kinds, p0, p1):
             rec[3, k, j] = y[1, k, j]
 
 
-@numba.njit(cache=True)
-def _stage(src, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, mode, weight, step):
+@numba.njit(cache=True, inline="always")
+def _stage(src, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, mode, weight, step):
     """One explicit Runge-Kutta stage for any number of populations (modes as in nmm2._stage)."""
     coupled_input(x, src, 0, eta, D, h, K)
     rates(r, x, kinds, p0, p1, p2)
     P, L = x.shape
     for k in range(P):
         for j in range(L):
-            d0 = src[1, k, j] * inv_ts[k, j]
-            d1 = (r[k, j] - 2.0 * src[1, k, j] - src[0, k, j]) * inv_ts[k, j]
-            if mode == FINAL:
-                y[0, k, j] += step * (acc[0, k, j] + d0)
-                y[1, k, j] += step * (acc[1, k, j] + d1)
-            else:
-                if mode == FIRST:
-                    acc[0, k, j] = d0
-                    acc[1, k, j] = d1
-                else:
-                    acc[0, k, j] += weight * d0
-                    acc[1, k, j] += weight * d1
-                yt[0, k, j] = y[0, k, j] + step * d0
-                yt[1, k, j] = y[1, k, j] + step * d1
+            d[0, k, j] = src[1, k, j] * inv_ts[k, j]
+            d[1, k, j] = (r[k, j] - 2.0 * src[1, k, j] - src[0, k, j]) * inv_ts[k, j]
+    combine_stage(y, yt, acc, d, mode, weight, step)
 
 
 @numba.njit(cache=True)
@@ -133,6 +122,7 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
     p2 = par[4]
     yt = np.empty_like(y)
     acc = np.empty_like(y)
+    d = np.empty_like(y)
     x = np.empty((P, L))
     r = np.empty((P, L))
     rec = np.empty((4, P, L))
@@ -163,13 +153,13 @@ def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, strid
                 else:
                     _lanes_one(y, D, h, eta, K, SIGMOID, p0, p1, p2, inv_ts, dt, method)
             elif method == RK4:
-                _stage(y, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, half)
-                _stage(yt, y, yt, acc, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, half)
-                _stage(yt, y, yt, acc, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, dt)
-                _stage(yt, y, yt, acc, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, sixth)
+                _stage(y, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, half)
+                _stage(yt, y, yt, acc, d, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, half)
+                _stage(yt, y, yt, acc, d, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, dt)
+                _stage(yt, y, yt, acc, d, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, sixth)
             else:
-                _stage(y, y, yt, acc, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, dt)
-                _stage(yt, y, yt, acc, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, half)
+                _stage(y, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, dt)
+                _stage(yt, y, yt, acc, d, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, half)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1
@@ -192,7 +182,8 @@ def integrate(y0, par, kinds, K, const, series, series_shared, stride, sin_amp, 
     transfer function, kinds (P,) int64 its kind)."""
     nb = y0.shape[0]
     for b in numba.prange(nb):
-        _integrate_block(b, y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
+        # int64 like the serial entry point, so both share one compiled block function
+        _integrate_block(np.int64(b), y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
                          sin_amp[b], omega[b], phase[b], has_series, has_sin, dt, n_steps,
                          record_every, check_every, method, out[:, b], status[b])
 

@@ -18,7 +18,7 @@ import math
 import numba
 import numpy as np
 
-from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, combine_stage, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
 
 N_STATE = 4
 
@@ -58,8 +58,8 @@ def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     return r + h * (a0 + b0), v + h * (a1 + b1), s + h * (a2 + b2), z + h * (a3 + b3)
 
 
-@numba.njit(cache=True)
-def _stage(src, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, mode, weight, step):
+@numba.njit(cache=True, inline="always")
+def _stage(src, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, mode, weight, step):
     """One explicit Runge-Kutta stage for any number of populations, d = f(t_h, src):
 
     FIRST: acc = d, yt = y + step d;  ACCUMULATE: acc += weight d, yt = y + step d;
@@ -69,17 +69,10 @@ def _stage(src, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, mode, w
     P, L = x.shape
     for k in range(P):
         for j in range(L):
-            d = rhs(src[0, k, j], src[1, k, j], src[2, k, j], src[3, k, j], x[k, j],
-                    inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-            for a in range(4):
-                if mode == FINAL:
-                    y[a, k, j] += step * (acc[a, k, j] + d[a])
-                else:
-                    if mode == FIRST:
-                        acc[a, k, j] = d[a]
-                    else:
-                        acc[a, k, j] += weight * d[a]
-                    yt[a, k, j] = y[a, k, j] + step * d[a]
+            d[0, k, j], d[1, k, j], d[2, k, j], d[3, k, j] = rhs(
+                src[0, k, j], src[1, k, j], src[2, k, j], src[3, k, j], x[k, j],
+                inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
+    combine_stage(y, yt, acc, d, mode, weight, step)
 
 
 @numba.njit(cache=True)
@@ -95,6 +88,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
     eta = par[3]
     yt = np.empty_like(y)
     acc = np.empty_like(y)
+    d = np.empty_like(y)
     x = np.empty((P, L))
     D = np.empty((2 * CHUNK + 1, P, L))
     cos_now = np.empty(L)
@@ -129,13 +123,13 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                             e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j], a_r[0, j], pitm2[0, j],
                             inv_ts[0, j], dt)
             elif method == RK4:
-                _stage(y, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, half)
-                _stage(yt, y, yt, acc, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, half)
-                _stage(yt, y, yt, acc, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, dt)
-                _stage(yt, y, yt, acc, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, sixth)
+                _stage(y, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, half)
+                _stage(yt, y, yt, acc, d, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, half)
+                _stage(yt, y, yt, acc, d, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, dt)
+                _stage(yt, y, yt, acc, d, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, sixth)
             else:
-                _stage(y, y, yt, acc, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, dt)
-                _stage(yt, y, yt, acc, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, half)
+                _stage(y, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, dt)
+                _stage(yt, y, yt, acc, d, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, half)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1
@@ -164,7 +158,8 @@ def integrate(y0, par, K, const, series, series_shared, stride, sin_amp, omega, 
     """
     nb = y0.shape[0]
     for b in numba.prange(nb):
-        _integrate_block(b, y0[b], par[b], K[b], const[b], series, series_shared, stride, sin_amp[b],
+        # int64 like the serial entry point, so both share one compiled block function
+        _integrate_block(np.int64(b), y0[b], par[b], K[b], const[b], series, series_shared, stride, sin_amp[b],
                          omega[b], phase[b], has_series, has_sin, dt, n_steps, record_every,
                          check_every, method, out[:, b], status[b])
 
