@@ -77,6 +77,10 @@ def cmd_simulate(args):
     out = Path(args.out) if args.out else Path("results") / "simulate" / f"{args.preset}-{new_run_id()}"
     import pandas as pd
 
+    from .simulate import prepare_kernels
+
+    prepare_kernels(models, notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
+
     frames, walls = [], {}
     for model in models:
         res = simulate(circuit, model=model, duration_ms=args.duration_ms, dt_ms=args.dt_ms,

@@ -359,6 +359,25 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     return BatchResult(circuits=circuits, spec=spec, states=states, wall_time_s=wall, diverged=bad)
 
 
+def prepare_kernels(models=MODELS, notify=None, after_s=2.0):
+    """Compile or load the kernels of ``models`` before a run; if that takes longer than
+    ``after_s`` seconds (a first compile), call ``notify(message)`` once so a user is not left waiting
+    in silence. Returns :func:`warmup`'s timings."""
+    import threading
+
+    timer = None
+    if notify is not None:
+        timer = threading.Timer(after_s, notify, args=(
+            "compiling the numba kernels (once after an install or update; about 1.5 minutes on 2 cores) ...",))
+        timer.daemon = True
+        timer.start()
+    try:
+        return warmup(models=tuple(models))
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
 def warmup(models=MODELS, methods=("rk4",)):
     """Compile (or load from cache) the kernels; return {(model, method): seconds}.
 

@@ -36,6 +36,10 @@ def cmd_run(args):
         print(json.dumps(protocol.resolved, indent=2))
         print(f"protocol {protocol.name!r} is valid", file=sys.stderr)
         return 0
+    if not args.quiet:
+        from ..simulate import prepare_kernels
+
+        prepare_kernels(protocol.models, notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
     report = run_protocol(protocol, out_dir=args.out, command="stimsim " + " ".join(sys.argv[1:]),
                           progress=not args.quiet)
     if report.summary is not None and not args.quiet:
