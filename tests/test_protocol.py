@@ -317,3 +317,10 @@ def test_fuzz_mutated_valid_protocols(data):
         else:
             node[path[-1]] = new
     _check_outcome(d)
+
+
+def test_missing_required_key_points_at_its_misspelling():
+    data = protocol()
+    data["run"]["duraton_ms"] = data["run"].pop("duration_ms")
+    with pytest.raises(ProtocolError, match=r"run.duration_ms: is required \(found unknown key duraton_ms: a misspelling\?\)"):
+        load_dict(data)

@@ -8,6 +8,7 @@ waveform CSV and builds the circuit, but compiles and integrates nothing.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import re
@@ -80,12 +81,18 @@ class _Reader:
     def has(self, key):
         return key in self.data
 
+    def _misspelling_hint(self, key):
+        """' (found unknown key X: a misspelling?)' when a key of this table looks like ``key``."""
+        stray = [k for k in self.data if isinstance(k, str) and k not in self.used]
+        match = difflib.get_close_matches(str(key), stray, n=1, cutoff=0.6)
+        return f" (found unknown key {_key_text(match[0])}: a misspelling?)" if match else ""
+
     # typed getters ------------------------------------------------------------------------------
     def get(self, key, default=..., required=False):
         self.used.add(key)
         if key not in self.data:
             if required or default is ...:
-                self.fail("is required", key)
+                self.fail("is required" + self._misspelling_hint(key), key)
             return default
         return self.data[key]
 
