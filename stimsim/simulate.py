@@ -26,6 +26,8 @@ MAX_DT_FRACTION = 0.1
 LANES = 32
 #: how often (steps) the kernels look for non-finite states between recordings
 CHECK_EVERY = 1024
+#: largest recorded output a run may allocate, bytes (a clear error beats an out-of-memory kill)
+MAX_OUTPUT_BYTES = 8 * 2**30
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ def check_run(circuits, model, duration_ms, dt_ms, record_every, method):
                     f"model 'nmm2' (exact mean field) exists only for QIF populations; "
                     f"{bad} use transfer='sigmoid' (run them with model='nmm1')")
     return RunSpec(model, duration_ms, dt_ms, n_steps, record_every, method)
+
+
+def check_output_size(spec, n_populations, n_sets):
+    """Refuse, before running, a recording that would not fit in MAX_OUTPUT_BYTES."""
+    nbytes = spec.n_records * 4 * n_populations * n_sets * 8
+    if nbytes > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"recording {spec.n_records:,} time points x 4 variables x {n_populations} populations x "
+            f"{n_sets} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
+            f"raise record_every (now {spec.record_every}) or shorten duration_ms")
 
 
 def check_same_structure(circuits):
@@ -289,6 +301,7 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
     if not isinstance(circuit, Circuit):
         raise ValueError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
     spec = check_run([circuit], model, duration_ms, dt_ms, record_every, method)
+    check_output_size(spec, circuit.n_populations, 1)
     sampled, sine = split_input(as_input(input, input_dt_ms, dt_ms))
     P = circuit.n_populations
     if sampled is not None:
@@ -330,6 +343,7 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     check_same_structure(circuits)
     spec = check_run(circuits, model, duration_ms, dt_ms, record_every, method)
     B, P = len(circuits), circuits[0].n_populations
+    check_output_size(spec, P, B)
     if inputs is not None and input is not None:
         raise ValueError("give either input (shared by all sets) or inputs (one per set), not both")
     if inputs is not None:

@@ -62,6 +62,7 @@ def test_nmm1_voltage_readout_is_v_star():
     (lambda: stimsim.simulate(stimsim.preset("ping"), record_every=0), "record_every"),
     (lambda: stimsim.simulate(stimsim.preset("ping"), input=stimsim.SinusoidInput(1.0, 60000.0)), "Nyquist"),
     (lambda: stimsim.simulate_batch([stimsim.preset("ping"), stimsim.preset("pyramidal")]), "structure"),
+    (lambda: stimsim.simulate_batch([stimsim.preset("pyramidal")] * 2000, duration_ms=10_000.0), "raise record_every"),
 ])
 def test_bad_input_is_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
