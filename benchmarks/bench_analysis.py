@@ -51,7 +51,7 @@ def main():
 
     t0 = time.perf_counter()
     tab, info = frequency_response(c, model=("nmm2", "nmm1"), freqs_hz=np.linspace(1.0, 150.0, 100), method="lockin",
-                                   amplitude=[0.01, 0.1, 0.5], dt_ms=0.05, return_info=True)
+                                   amplitude=[0.01, 0.1, 0.5], lockin=dict(dt_ms=0.05), return_info=True)
     wall = time.perf_counter() - t0
     sim = info["lockin_simulated_s"]
     st = info["settings"]["nmm2"]
@@ -63,8 +63,8 @@ def main():
     ic = stimsim.preset("interneurons")
     t0 = time.perf_counter()
     tab, info = entrainment(ic, model="nmm2", freqs_hz=np.linspace(109.0, 149.0, 40),
-                            amplitudes=np.linspace(0.0, 9.5, 20), dt_ms=0.05, settle_ms=500.0,
-                            measure_ms=1000.0, return_info=True)
+                            amplitudes=np.linspace(0.0, 9.5, 20),
+                            grid=dict(dt_ms=0.05, settle_ms=500.0, measure_ms=1000.0), return_info=True)
     wall = time.perf_counter() - t0
     sim = info["simulated_s"]
     print(f"3. Arnold tongue 40 freqs x 20 amplitudes (NMM2 interneurons, 500 + 1000 ms, dt 0.05 ms):")

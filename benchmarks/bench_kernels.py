@@ -14,7 +14,6 @@ import numba
 import numpy as np
 
 import stimsim
-from stimsim.simulate import initial_state
 
 
 @numba.njit(cache=True)
@@ -76,7 +75,7 @@ def main():
     minimal_rk4(0.01, -1.0, 0.0, 0.0, p.tau_m, p.tau_s, p.delta, p.eta_bar, c.J[0, 0], p.I, dt, 10, rec, out)
     print(f"first-call compile or cache load (stimsim kernels + reference): {time.perf_counter() - t0:.2f} s")
 
-    y0 = initial_state(c, "nmm2", None)
+    y0 = stimsim.models.get("nmm2").initial_state(c)
     out[0] = y0[:, 0]
     t_min = best_of(lambda: minimal_rk4(y0[0, 0], y0[1, 0], y0[2, 0], y0[3, 0], p.tau_m, p.tau_s, p.delta,
                                         p.eta_bar, c.J[0, 0], p.I, dt, n_steps, rec, out), args.repeats)

@@ -183,6 +183,27 @@ class Circuit:
         p2 = np.array([0.0 if p.is_qif else p.threshold_mv for p in pops])
         return kinds, p0, p1, p2
 
+    def transfer(self, x):
+        """T_k(x_k), kHz: each population's static transfer function (Phi, M3, or the sigmoid, M4).
+
+        ``x`` has shape (P,) or (n, P) (inputs in each population's units); the result has its shape.
+        """
+        from .transfer import rates_many
+
+        x = np.asarray(x, dtype=float)
+        return rates_many(*self.transfer_parameters(), np.ascontiguousarray(np.atleast_2d(x))).reshape(x.shape)
+
+    def transfer_slope(self, x):
+        """dT_k/dx at x_k, kHz per input unit; shapes as :meth:`transfer`."""
+        from .transfer import slopes_many
+
+        x = np.asarray(x, dtype=float)
+        return slopes_many(*self.transfer_parameters(), np.ascontiguousarray(np.atleast_2d(x))).reshape(x.shape)
+
+    def total_input(self, rates_khz, extra=0.0):
+        """x_k = eta_k + I_k + extra_k + sum_l K[k, l] r_l (M5): the input at synaptic activation s = r."""
+        return self.vector("eta_bar") + self.vector("I") + extra + self.effective_coupling @ np.asarray(rates_khz, dtype=float)
+
     @property
     def fastest_time_scale_ms(self):
         """The smallest of all tau_m (QIF) and tau_s, ms; bounds the admissible step."""

@@ -70,21 +70,28 @@ def cmd_simulate(args):
 
     overrides = parse_set(args.set)
     circuit = preset(args.preset, **overrides)
-    models = args.models
-    if "nmm2" in models and not circuit.all_qif:
-        models = [m for m in models if m != "nmm2"]
-        print(f"note: {args.preset} has sigmoid populations; NMM2 (exact, QIF only) skipped")
+    from . import models as _models
+
+    models = []
+    for name in args.models:
+        reason = _models.get(name).supports(circuit)
+        if reason:
+            print(f"note: {name} skipped for {args.preset}: {reason}")
+        else:
+            models.append(name)
+    if not models:
+        raise ValueError(f"none of the models {args.models} can describe preset {args.preset!r}")
     out = Path(args.out) if args.out else Path("results") / "simulate" / f"{args.preset}-{new_run_id()}"
     import pandas as pd
 
-    from .simulate import prepare_kernels
+    from ._simulate import prepare_kernels
 
-    prepare_kernels(models, notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
+    prepare_kernels(models, integrators=(args.integrator,), notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
 
     frames, walls = [], {}
     for model in models:
         res = simulate(circuit, model=model, duration_ms=args.duration_ms, dt_ms=args.dt_ms,
-                       record_every=args.record_every, method=args.method)
+                       record_every=args.record_every, integrator=args.integrator)
         frames.append(res.to_frame())
         walls[model] = res.wall_time_s
     table = pd.concat(frames, ignore_index=True)
@@ -100,7 +107,7 @@ def cmd_simulate(args):
             "command": "stimsim " + " ".join(sys.argv[1:]),
             "preset": args.preset, "overrides": overrides, "models": models,
             "duration_ms": args.duration_ms, "dt_ms": args.dt_ms, "record_every": args.record_every,
-            "method": args.method, "kernel_wall_time_s": walls,
+            "integrator": args.integrator, "kernel_wall_time_s": walls,
             "circuit": circuit.describe().to_dict(orient="records"),
             "environment": environment_info(),
             "columns": {"time_ms": "ms", "rate_hz": "Hz", "v": "QIF units (mV for sigmoid populations)",
@@ -113,17 +120,18 @@ def cmd_simulate(args):
 
 
 def cmd_compile(args):
-    from .simulate import warmup
+    from ._simulate import warmup
 
     t0 = time.perf_counter()
-    times = warmup(methods=("rk4", "heun"))
-    for (model, method), sec in times.items():
-        print(f"{model:5s} {method:5s} first call (compile or cache load): {sec:7.2f} s")
+    times = warmup(integrators=("rk4", "heun"))
+    for (model, entry, integrator), sec in times.items():
+        print(f"{model:5s} {entry:8s} {integrator:5s} first call (compile or cache load): {sec:7.2f} s")
     print(f"total {time.perf_counter() - t0:.2f} s")
     return 0
 
 
 def build_parser():
+    from .models import available
     from .presets import PRESETS
 
     parser = argparse.ArgumentParser(prog="stimsim", description=(
@@ -141,11 +149,11 @@ def build_parser():
 
     p = sub.add_parser("simulate", help="simulate a preset under NMM2 and NMM1; write CSV, figure, metadata")
     p.add_argument("preset", choices=list(PRESETS))
-    p.add_argument("--models", nargs="+", default=["nmm2", "nmm1"], choices=["nmm2", "nmm1"])
+    p.add_argument("--models", nargs="+", default=list(available()), choices=list(available()))
     p.add_argument("--duration-ms", type=float, default=500.0)
     p.add_argument("--dt-ms", type=float, default=0.01)
     p.add_argument("--record-every", type=int, default=10)
-    p.add_argument("--method", default="rk4", choices=["rk4", "heun"])
+    p.add_argument("--integrator", default="rk4", choices=["rk4", "heun"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a parameter (KEY.POP=VALUE for one population)")
     p.add_argument("--out", help="output folder (default results/simulate/<preset>-<run id>)")
     p.set_defaults(func=cmd_simulate)

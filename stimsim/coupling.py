@@ -6,7 +6,7 @@ Input term of population k for a weak uniform field E(t) (V/m)::
 
 It enters NMM2 in the v equation and NMM1 inside the transfer function, i.e. as part of I(t).
 Sign convention: E > 0 points into the cortex (surface -> white matter, as under an anode) and
-depolarizes pyramidal somata (models.md M6; stimulation-notes 1.2).
+depolarizes pyramidal somata (models.md M6; Bikson et al., J. Physiol. 557, 175-190, 2004; Radman et al., Brain Stimul. 2, 215-228, 2009).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from .errors import check_nonnegative, check_positive
 #: polarization length of pyramidal somata, mm: CA1, Bikson et al. 2004 (0.12 +- 0.05 mm)
 DEFAULT_LAMBDA_MM = 0.12
 #: mV per QIF unit: a QIF neuron with eta = -1 rests at v = -1 and fires past v = +1, a 2-unit gap
-#: mapped onto the ~20 mV rest-to-threshold distance of cortical pyramidal cells (stimulation-notes 1.2)
+#: mapped onto the ~20 mV rest-to-threshold distance of cortical pyramidal cells (docs/models.md M6; a modelling choice, see there)
 DEFAULT_QIF_SCALE_MV = 10.0
 #: mV per input unit of a sigmoid (Jansen-Rit) population, whose input is already in mV
 DEFAULT_SIGMOID_SCALE_MV = 1.0

@@ -1,10 +1,10 @@
-"""Entrainment of the self-oscillating interneuron population (NMM2, M7.1): Arnold tongue (notes §3.5)."""
+"""Entrainment of the self-oscillating interneuron population (NMM2, M7.1): Arnold tongue (Pikovsky et al. 2001)."""
 import numpy as np
 import pytest
 
 import stimsim
-from stimsim.analysis import entrainment, tongue_width
-from stimsim.analysis.entrainment import plv_and_surrogate, ratio_fraction
+from stimsim.analysis import EntrainmentGrid, entrainment, tongue_width
+from stimsim.analysis._entrainment import plv_and_surrogate, ratio_fraction
 
 FREQS = np.arange(113.0, 146.0, 2.0)          # around the natural ~129 Hz ING rhythm
 AMPS = [0.0, 1.0, 2.5, 5.0]                   # QIF units added to I = 30
@@ -13,7 +13,7 @@ AMPS = [0.0, 1.0, 2.5, 5.0]                   # QIF units added to I = 30
 @pytest.fixture(scope="module")
 def tongue():
     return entrainment(stimsim.preset("interneurons"), model=("nmm2", "nmm1"), freqs_hz=FREQS, amplitudes=AMPS,
-                       dt_ms=0.05, settle_ms=600.0, measure_ms=1000.0)
+                       grid=EntrainmentGrid(dt_ms=0.05, settle_ms=600.0, measure_ms=1000.0))
 
 
 def test_one_to_one_tongue_widens_with_amplitude_and_is_centred_on_f0(tongue):
@@ -83,6 +83,6 @@ def test_entrainment_bad_input():
     with pytest.raises(ValueError, match="amplitudes"):
         entrainment(c, freqs_hz=[100.0], amplitudes=[-1.0])
     with pytest.raises(ValueError, match="measure_ms"):
-        entrainment(c, freqs_hz=[5.0], amplitudes=[1.0], measure_ms=100.0)
+        entrainment(c, freqs_hz=[5.0], amplitudes=[1.0], grid=dict(measure_ms=100.0))
     with pytest.raises(ValueError, match="plv_threshold"):
-        entrainment(c, freqs_hz=[100.0], amplitudes=[1.0], plv_threshold=1.5)
+        entrainment(c, freqs_hz=[100.0], amplitudes=[1.0], criterion=dict(plv_threshold=1.5))

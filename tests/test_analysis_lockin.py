@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import signal as sps
 
-from stimsim.analysis.lockin import lockin, lockin_full, lockin_many, whole_cycle_window
-from stimsim.analysis.spectra import band_power, dominant_frequency, welch_psd
+from stimsim.analysis._lockin import lockin, lockin_full, lockin_many, whole_cycle_window
+from stimsim.analysis._spectra import band_power, dominant_frequency, welch_psd
 
 
 def tone(t_ms, amp, freq_hz, phase, const=0.0):
@@ -56,16 +56,16 @@ def test_lockin_many_matches_single_and_rejects_other_frequencies():
     freqs = np.array([5.0, 12.5, 12.5, 90.0])
     amps = np.array([1.0, 0.2, 3.0, 0.7])
     phases = np.array([0.1, -1.0, 2.0, 3.0])
-    sig = np.stack([tone(t, a, f, p) for a, f, p in zip(amps, freqs, phases)], axis=1)
+    sig = np.stack([tone(t, a, f, p) for a, f, p in zip(amps, freqs, phases)])   # (B, n_t): time last
     r = lockin_many(sig, dt, freqs)
     np.testing.assert_allclose(r.amplitude, amps, rtol=1e-10)
     np.testing.assert_allclose(r.phase_rad, phases, atol=1e-9)
     for b in range(4):
-        assert lockin(sig[:, b], dt, freqs[b]) == pytest.approx((r.amplitude[b], r.phase_rad[b]), abs=1e-12)
+        assert lockin(sig[b], dt, freqs[b]) == pytest.approx((r.amplitude[b], r.phase_rad[b]), abs=1e-12)
 
 
 def test_lockin_whole_cycles_match_discrete_fourier_projection():
-    # window of whole cycles of whole samples: least squares == the plain Fourier sum (notes §3.2)
+    # window of whole cycles of whole samples: least squares == the plain Fourier sum
     dt, f = 0.1, 25.0                   # 400 samples per cycle
     rng = np.random.default_rng(3)
     y = rng.normal(size=4001)
@@ -120,3 +120,17 @@ def test_spectra_bad_input():
         welch_psd(np.zeros(1000), -1)
     with pytest.raises(ValueError, match="method"):
         dominant_frequency(np.zeros(1000), 0.1, method="fft")
+
+
+def test_lockin_and_spectra_share_the_time_axis_convention():
+    """One convention: time along the last axis, several signals stacked on the leading axes."""
+    dt = 0.1
+    t = np.arange(20000) * dt
+    freqs = np.array([11.0, 37.0, 64.0])
+    sig = np.stack([tone(t, 1.0 + i, f, 0.2 * i) for i, f in enumerate(freqs)])   # (3, n_t)
+    np.testing.assert_allclose(dominant_frequency(sig, dt), freqs, atol=0.02)
+    amp, ph = lockin(sig, dt, 37.0, n_harmonics=1)
+    assert amp.shape == (3,) and amp[1] == pytest.approx(2.0, rel=1e-9)
+    np.testing.assert_allclose(lockin_many(sig, dt, freqs).amplitude, [1.0, 2.0, 3.0], rtol=1e-9)
+    f, p = welch_psd(sig, dt, nperseg=4096)
+    assert p.shape[:-1] == (3,) and f.size == p.shape[-1]

@@ -5,9 +5,9 @@ import pytest
 from scipy import signal as sps
 
 import stimsim
-from stimsim.analysis import frequency_response, resonance_summary, resonance_summary_curve, state_space
+from stimsim.analysis import Drive, LockinGrid, Readout, frequency_response, resonance_summary, resonance_summary_curve, state_space
 from stimsim.coupling import FieldCoupling
-from stimsim.fixed_points import find_fixed_points
+from stimsim.dynamics import find_fixed_points
 from stimsim.transfer import dphi_qif
 
 
@@ -44,9 +44,9 @@ def test_transfer_function_matches_scipy_state_space(model):
 def test_field_gain_is_current_gain_times_lambda_over_scale():
     c = stimsim.preset("pyramidal")
     f = [5.0, 47.0]
-    cur = frequency_response(c, model="nmm2", freqs_hz=f, drive_unit="current")
-    fld = frequency_response(c, model="nmm2", freqs_hz=f, drive_unit="field",
-                             coupling=FieldCoupling(lambda_mm=0.3, scale_mv_per_unit=10.0))
+    cur = frequency_response(c, model="nmm2", freqs_hz=f, drive=Drive(unit="current"))
+    fld = frequency_response(c, model="nmm2", freqs_hz=f,
+                             drive=Drive(unit="field", coupling=FieldCoupling(lambda_mm=0.3, scale_mv_per_unit=10.0)))
     np.testing.assert_allclose(fld["gain_hz_per_v_per_m"], 0.03 * cur["gain_hz_per_unit"], rtol=1e-12)
     np.testing.assert_allclose(fld["phase_deg"], cur["phase_deg"], atol=1e-12)
 
@@ -71,7 +71,7 @@ def test_lockin_of_simulated_nmm2_matches_linear_theory_1_to_150_hz():
     """Issue 4: linear H(f) == lock-in of the simulated NMM2 at small amplitude, 1 % gain, 2 deg."""
     c = stimsim.preset("pyramidal")
     freqs = [1.0, 4.0, 12.0, 30.0, 44.0, 47.0, 52.0, 80.0, 150.0]
-    tab = frequency_response(c, model=("nmm2", "nmm1"), freqs_hz=freqs, method="both", amplitude=1e-3, dt_ms=0.05)
+    tab = frequency_response(c, model=("nmm2", "nmm1"), freqs_hz=freqs, method="both", amplitude=1e-3, lockin=LockinGrid(dt_ms=0.05))
     for model in ("nmm2", "nmm1"):
         lin = tab[(tab.model == model) & (tab.method == "linear")].set_index("freq_hz")
         sim = tab[(tab.model == model) & (tab.method == "lockin")].set_index("freq_hz")
@@ -87,7 +87,7 @@ def test_lockin_of_simulated_nmm2_matches_linear_theory_1_to_150_hz():
 def test_larger_amplitude_shows_second_order_effects():
     """Mean shift and second harmonic grow as amplitude^2 (the v^2 rectifier of M2), the fundamental linearly."""
     c = stimsim.preset("pyramidal")
-    tab = frequency_response(c, model="nmm2", freqs_hz=[20.0], method="lockin", amplitude=[0.02, 0.04], dt_ms=0.05)
+    tab = frequency_response(c, model="nmm2", freqs_hz=[20.0], method="lockin", amplitude=[0.02, 0.04], lockin=LockinGrid(dt_ms=0.05))
     a, b = tab.iloc[0], tab.iloc[1]
     assert b["response_hz"] / a["response_hz"] == pytest.approx(2.0, rel=0.01)
     assert b["harmonic2_hz"] / a["harmonic2_hz"] == pytest.approx(4.0, rel=0.05)
@@ -155,11 +155,13 @@ def test_unstable_fixed_point_gives_nan_and_label():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(freqs_hz=[-1.0, 5.0]), "freqs_hz"),
     (dict(method="fft"), "method"),
-    (dict(output="current"), "output"),
+    (dict(readout=dict(output="current")), "output"),
     (dict(amplitude=-1.0, method="lockin"), "amplitude"),
     (dict(freqs_hz=[5.0, 20000.0], method="lockin"), "Nyquist"),
-    (dict(drive_unit="mA"), "drive_unit"),
-    (dict(output_population="X"), "population"),
+    (dict(drive=dict(unit="mA")), "drive unit"),
+    (dict(readout=Readout(population="X")), "population"),
+    (dict(lockin=dict(dt_ms=-1.0)), "dt_ms"),
+    (dict(drive="field"), "Drive"),
     (dict(model="nmm3"), "model"),
 ])
 def test_frequency_response_bad_input(kwargs, match):
@@ -174,11 +176,11 @@ def test_nmm2_refused_for_sigmoid_circuit():
         frequency_response(stimsim.preset("jansen-rit"), model="nmm2", freqs_hz=[10.0])
     # below the SNIC (p ~ 114 /s) the Jansen-Rit fixed point is stable; the output is the pyramidal input (mV)
     jr = stimsim.preset("jansen-rit", p=90.0)
-    tab = frequency_response(jr, model="nmm1", freqs_hz=[0.0001, 10.0], output_population="P", output="v",
-                             input_populations="P")
+    tab = frequency_response(jr, model="nmm1", freqs_hz=[0.0001, 10.0], readout=Readout("P", "v"),
+                             drive=Drive(populations="P"))
     assert tab["stable"].all() and np.isfinite(tab["gain_mv_per_unit"]).all()
     # direct feed-through: at high frequency the synapses do not follow and dx_P = u (gain 1 mV per mV)
-    hi = frequency_response(jr, model="nmm1", freqs_hz=[1e6], output_population="P", output="v", input_populations="P")
+    hi = frequency_response(jr, model="nmm1", freqs_hz=[1e6], readout=Readout("P", "v"), drive=Drive(populations="P"))
     assert hi["gain_mv_per_unit"].iloc[0] == pytest.approx(1.0, rel=1e-3)
 
 
@@ -187,7 +189,7 @@ def test_mean_voltage_output_and_field_drive_match_lockin(model):
     """Output v (NMM1: v* = -Delta/(2 pi tau_m r), M3) under a field drive: linear theory == simulation."""
     c = stimsim.preset("pyramidal", J=10.0)
     tab = frequency_response(c, model=model, freqs_hz=[3.0, 40.0, 56.0, 120.0], method="both", amplitude=0.2,
-                             drive_unit="field", output="v", dt_ms=0.05)
+                             drive=Drive(unit="field"), readout=Readout(output="v"), lockin=LockinGrid(dt_ms=0.05))
     lin = tab[tab.method == "linear"].set_index("freq_hz")
     sim = tab[tab.method == "lockin"].set_index("freq_hz")
     np.testing.assert_allclose(sim["gain_qif_per_v_per_m"], lin["gain_qif_per_v_per_m"], rtol=0.01)

@@ -1,5 +1,8 @@
-"""[study] tables: validation messages, run_study on a stand-in protocol, end to end through `stimsim run`."""
+"""[study] tables: validation messages (stimsim.protocol.study), run_study on a stand-in protocol,
+end to end through `stimsim run`."""
 import importlib.util
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -8,23 +11,26 @@ import pandas as pd
 import pytest
 
 import stimsim
-from stimsim.analysis.studies import run_study, validate_study
+from stimsim.analysis import run_study
 from stimsim.coupling import FieldCoupling
+from stimsim.protocol import ProtocolError
+from stimsim.protocol.study import check_against_run, validate_study
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCE = "p.toml"
 WHERE = "p.toml: study"
 
 
 def test_validate_frequency_response_study_with_ranges():
     spec = validate_study({"kind": "frequency_response", "freqs_hz": {"start": 1, "stop": 10, "num": 4},
                            "amplitudes": [0.5, 0.1], "method": "lockin",
-                           "parameters": {"J": [2, 8], "eta_bar.P": {"start": 0, "stop": 2, "step": 1}}}, WHERE)
+                           "parameters": {"J": [2, 8], "eta_bar.P": {"start": 0, "stop": 2, "step": 1}}}, SOURCE)
     assert spec.freqs_hz == (1.0, 4.0, 7.0, 10.0)
     assert spec.amplitudes == (0.1, 0.5)
     assert spec.method == "lockin"
     assert spec.parameters == {"J": (2.0, 8.0), "eta_bar.P": (0.0, 1.0, 2.0)}
     assert len(spec.parameter_sets()) == 6
-    log = validate_study({"kind": "entrainment", "freqs_hz": {"start": 1, "stop": 100, "num": 3, "spacing": "log"}}, WHERE)
+    log = validate_study({"kind": "entrainment", "freqs_hz": {"start": 1, "stop": 100, "num": 3, "spacing": "log"}}, SOURCE)
     np.testing.assert_allclose(log.freqs_hz, [1.0, 10.0, 100.0])
     assert log.amplitudes == (0.0, 1.0)
 
@@ -44,10 +50,16 @@ def test_validate_frequency_response_study_with_ranges():
     ({"kind": "entrainment", "freqs_hz": [1.0], "plv_threshold": 2.0}, r"study\.plv_threshold: must be <= 1"),
     ({"kind": "entrainment", "freqs_hz": [1.0], "max_denominator": 0}, r"study\.max_denominator: must be an integer >= 1"),
     ({"kind": "frequency_response", "freqs_hz": {"start": 1, "stop": 1000, "step": 0.001}, "amplitudes": {"start": 0, "stop": 1, "num": 300}}, r"exceed the limit"),
+    ({"kind": "frequency_response", "freqs_hz": [1.0, 2.0], "amplitudes": {"start": 0, "stop": 1, "num": 150000}, "method": "lockin"}, r"^p\.toml: study: 300000 runs .* exceed the limit 200000"),
+    ({"kind": "frequency_response", "freqs_hz": {"start": 1, "stop": 10, "num": 10**20}}, r"study\.freqs_hz\.num: 100000000000000000000 values exceed the limit"),
+    ({"kind": "frequency_response", "freqs_hz": {"start": 1, "stop": 10, "step": 1e-300}}, r"study\.freqs_hz: .* values .* exceed the limit"),
+    ({"kind": "frequency_response", "freqs_hz": [1.0], "parameters": {"eta_bar": {"start": -1e308, "stop": 1e308, "num": 3}}}, r"study\.parameters\.eta_bar: the range .* is too wide"),
+    ({"kind": "frequency_response", "freqs_hz": [1.0], "parameters": [1.0]}, r"study\.parameters: must be a table \{name = \[values\]\}, got a list"),
+    (["frequency_response"], r"^p\.toml: study: must be a table, got a list"),
 ])
 def test_validate_study_errors(table, match):
-    with pytest.raises(ValueError, match=match) as info:
-        validate_study(table, WHERE)
+    with pytest.raises(ProtocolError, match=match) as info:
+        validate_study(table, SOURCE)
     msg = str(info.value)
     assert msg.startswith(WHERE) and "\n" not in msg
 
@@ -55,12 +67,12 @@ def test_validate_study_errors(table, match):
 def stand_in(circuit, study, drive_unit="current", models=("nmm2", "nmm1")):
     return types.SimpleNamespace(circuit=circuit, models=models, coupling=FieldCoupling(), drive_unit=drive_unit,
                                  input_populations=tuple(circuit.names), dt_ms=0.05, transient_ms=0.0,
-                                 method="rk4", study=study)
+                                 integrator="rk4", study=study)
 
 
 def test_run_frequency_response_study_tables_and_figures():
     spec = validate_study({"kind": "frequency_response", "method": "both", "freqs_hz": [2.0, 20.0, 47.0, 80.0],
-                           "amplitudes": [1.0], "parameters": {"J": [4.0, 8.0], "eta_bar": [1.0, 2.0]}}, WHERE)
+                           "amplitudes": [1.0], "parameters": {"J": [4.0, 8.0], "eta_bar": [1.0, 2.0]}}, SOURCE)
     tables, figures = run_study(stand_in(stimsim.preset("pyramidal"), spec, drive_unit="field"), progress=False)
     fr, res = tables["frequency_response"], tables["resonance"]
     # tidy: one row per model x parameter set x frequency x (amplitude | linear)
@@ -79,7 +91,7 @@ def test_run_frequency_response_study_tables_and_figures():
 
 def test_run_entrainment_study_on_stand_in():
     spec = validate_study({"kind": "entrainment", "freqs_hz": [125.0, 129.0, 133.0], "amplitudes": [0.0, 3.0],
-                           "settle_ms": 300.0, "measure_ms": 500.0}, WHERE)
+                           "settle_ms": 300.0, "measure_ms": 500.0}, SOURCE)
     tables, figures = run_study(stand_in(stimsim.preset("interneurons"), spec, models=("nmm2",)), progress=False)
     ent = tables["entrainment"]
     assert len(ent) == 3 * 2
@@ -88,20 +100,35 @@ def test_run_entrainment_study_on_stand_in():
     assert set(figures) == {"arnold_tongue", "plv_vs_amplitude"}
 
 
-def test_run_study_unknown_population_in_parameters():
+def test_check_against_run_unknown_population_in_parameters():
     spec = validate_study({"kind": "frequency_response", "method": "linear", "freqs_hz": [5.0],
-                           "parameters": {"eta_bar.X": [1.0]}}, WHERE)
-    with pytest.raises(ValueError, match=r"study\.parameters\.eta_bar\.X: population 'X' does not exist"):
-        run_study(stand_in(stimsim.preset("pyramidal"), spec), progress=False)
+                           "parameters": {"eta_bar.X": [1.0]}}, SOURCE)
+    with pytest.raises(ProtocolError, match=r"^p\.toml: study\.parameters\.eta_bar\.X: population 'X' does not exist"):
+        check_against_run(spec, stand_in(stimsim.preset("pyramidal"), spec), SOURCE)
 
 
 @pytest.mark.parametrize("table, match", [
     ({"kind": "frequency_response", "freqs_hz": [5.0, 10000.0]}, r"study\.freqs_hz: 10000 Hz is not below the Nyquist frequency 10000 Hz"),
     ({"kind": "frequency_response", "freqs_hz": [5.0], "output_population": "Q"}, r"study\.output_population: 'Q' is not a population"),
+    ({"kind": "frequency_response", "freqs_hz": [5.0], "parameters": {"J": [1.0]}}, r"study\.parameters\.J: a scalar J sweep needs a one-population circuit"),
 ])
-def test_run_study_checks_against_the_run(table, match):
-    with pytest.raises(ValueError, match=match):
-        run_study(stand_in(stimsim.preset("pyramidal"), validate_study(table, WHERE)), progress=False)
+def test_check_against_run(table, match):
+    circuit = stimsim.preset("ping") if "parameters" in table else stimsim.preset("pyramidal")
+    spec = validate_study(table, SOURCE)
+    with pytest.raises(ProtocolError, match=match):
+        check_against_run(spec, stand_in(circuit, spec), SOURCE)
+
+
+def test_run_study_needs_a_validated_spec():
+    table = {"kind": "frequency_response", "freqs_hz": [5.0]}
+    with pytest.raises(TypeError, match="validate_study"):
+        run_study(stand_in(stimsim.preset("pyramidal"), table), progress=False)
+
+
+def test_analysis_layer_does_not_import_the_protocol_layer():
+    code = ("import sys, stimsim.analysis._studies, stimsim.analysis._figures; "
+            "assert not [m for m in sys.modules if m.startswith('stimsim.protocol')], sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 # --- end to end through the protocol loader and `stimsim run` ----------------------------------------

@@ -53,7 +53,7 @@ def test_nmm1_voltage_readout_is_v_star():
     (lambda: stimsim.simulate(stimsim.preset("pyramidal"), dt_ms=2.0), "too coarse"),
     (lambda: stimsim.simulate(stimsim.preset("pyramidal"), duration_ms=-5), "duration_ms must be > 0"),
     (lambda: stimsim.simulate(stimsim.preset("pyramidal"), model="nmm3"), "unknown model"),
-    (lambda: stimsim.simulate(stimsim.preset("pyramidal"), method="euler"), "unknown method"),
+    (lambda: stimsim.simulate(stimsim.preset("pyramidal"), integrator="euler"), "unknown integrator"),
     (lambda: stimsim.simulate(stimsim.preset("jansen-rit"), model="nmm2", dt_ms=0.1), "only for QIF"),
     (lambda: stimsim.simulate(stimsim.preset("ping"), duration_ms=1.0, input=np.zeros((201, 3))), "3 columns"),
     (lambda: stimsim.simulate(stimsim.preset("ping"), duration_ms=1.0, input=np.zeros((50, 2))), "needs 1 ms"),

@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stimsim
-from stimsim.fixed_points import find_fixed_points, jacobian_nmm1, jacobian_nmm2, nmm2_state
+from stimsim.dynamics import find_fixed_points
+from model_views import jacobian_nmm1, jacobian_nmm2, nmm2_state
 from reference import nmm1_rhs, nmm2_rhs, phi
 
 CASES = [
@@ -93,7 +94,7 @@ def test_frozen_focus_eigenvalues_closed_form():
 
 
 def test_jansen_rit_bifurcations_match_the_literature():
-    """Jansen-Rit fixed-point continuation in p (stimulation-notes 1.3, TI preprint citing Grimbert &
+    """Jansen-Rit fixed-point continuation in p (Grimbert &
     Faugeras 2006): saddle-node (SNIC) at p ~ 114 s^-1, supercritical Hopf at p ~ 315 s^-1, f0 ~ 11.1 Hz."""
     from scipy.optimize import brentq
 

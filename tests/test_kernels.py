@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import stimsim
-from stimsim.simulate import initial_state
+from model_views import initial_state
 from reference import reference_trajectory
 
 DT = 0.01
@@ -61,7 +61,7 @@ def test_convergence_order(model, method, order):
     T = 40.0
     errs = []
     for dt in (0.08, 0.04, 0.02):
-        res = stimsim.simulate(c, model, duration_ms=T, dt_ms=dt, method=method, record_every=int(round(10 / dt)))
+        res = stimsim.simulate(c, model, duration_ms=T, dt_ms=dt, integrator=method, record_every=int(round(10 / dt)))
         ref = reference_trajectory(c, model, initial_state(c, model, None), res.time_ms)
         errs.append(np.max(np.abs(kernel_state(res, model) - ref)))
     observed = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))

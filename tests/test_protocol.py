@@ -49,7 +49,7 @@ def test_defaults_and_contract():
     p = load_dict(BASE)
     assert isinstance(p, Protocol)
     assert p.name == "base" and p.source is None and p.preset == "pyramidal"
-    assert p.models == ("nmm2", "nmm1") and p.method == "rk4" and p.initial == "fixed_point"
+    assert p.models == ("nmm2", "nmm1") and p.integrator == "rk4" and p.initial == "fixed_point"
     assert p.circuit.populations[0].eta_bar == 1.0 and p.circuit.J[0, 0] == 8.0
     assert p.drive_unit == "field" and p.waveform_dt_ms == 0.025
     # models.md M6: gain = lambda / scale = 0.12 mm / 10 mV per unit (defaults of stimsim.coupling)
@@ -124,6 +124,16 @@ def test_set_overrides(tmp_path):
         load_protocol(path, sets=["run.duration=5"])
 
 
+def test_study_is_validated_with_the_protocol():
+    p = load_dict(protocol(study={"kind": "frequency_response", "freqs_hz": {"start": 2, "stop": 8, "step": 2},
+                                  "method": "linear", "parameters": {"eta_bar.P": [1.0, 2.0]}}))
+    assert p.study.kind == "frequency_response" and p.study.method == "linear"
+    assert p.study.freqs_hz == (2.0, 4.0, 6.0, 8.0)
+    assert p.study.parameter_sets() == [{"eta_bar.P": 1.0}, {"eta_bar.P": 2.0}]
+    assert p.resolved["study"]["freqs_hz"] == {"start": 2, "stop": 8, "step": 2}   # as written
+    assert load_dict(p.resolved).study == p.study
+
+
 def test_metadata_json_is_accepted(tmp_path):
     p = load_dict(BASE)
     meta = tmp_path / "metadata.json"
@@ -171,6 +181,23 @@ BAD = [
     ({**protocol(), "circuit": {"preset": "jansen-rit"}, "run": {"models": ["nmm2"], "duration_ms": 100.0, "dt_ms": 0.05}},
      "exists only for QIF populations"),
     (protocol(run__duration_ms=1e12), "steps is more than"),
+    # [study]: the table (stimsim.protocol.study.validate_study), then against circuit and run
+    (protocol(study=[1.0]), "protocol: study: must be a table, got a list"),
+    (protocol(study={"freqs_hz": [1.0]}), "study.kind: is required; allowed: frequency_response, entrainment"),
+    (protocol(study={"kind": "frequency_response", "freqs_hz": [1.0], "methd": "linear"}),
+     "study.methd: unknown key (did you mean 'method'?)"),
+    (protocol(study={"kind": "entrainment", "freqs_hz": [1.0], "method": "linear"}),
+     "study.method: unknown key (only for kind = 'frequency_response')"),
+    (protocol(study={"kind": "entrainment", "freqs_hz": {"start": 1, "stop": 5, "num": 0}}),
+     "study.freqs_hz.num: must be an integer >= 1, got 0"),
+    (protocol(study={"kind": "frequency_response", "freqs_hz": [1.0], "parameters": {"tau_m": ["a"]}}),
+     "study.parameters.tau_m[0]: must be a number, got 'a'"),
+    (protocol(study={"kind": "frequency_response", "freqs_hz": [5.0, 10000.0]}),
+     "study.freqs_hz: 10000 Hz is not below the Nyquist frequency 10000 Hz of run.dt_ms = 0.05"),
+    (protocol(study={"kind": "frequency_response", "freqs_hz": [5.0], "output_population": "E"}),
+     "study.output_population: 'E' is not a population; allowed: P"),
+    (protocol(study={"kind": "frequency_response", "freqs_hz": [5.0], "parameters": {"eta_bar.Q": [1.0]}}),
+     "study.parameters.eta_bar.Q: population 'Q' does not exist; allowed: P"),
 ]
 
 

@@ -3,7 +3,7 @@
 References are independent of the code under test: the DC shift against the core fixed-point
 solver with the input added by hand (models.md M6), tACS lock-in amplitudes and phases against
 the small-signal transfer function H(w) = c (i w I - A)^-1 b written out here with numpy
-(models.md M8), the TI envelope response against the square law (stimulation-notes 3.6).
+(models.md M8), the TI envelope response against the square law (Grossman et al. 2017; docs/models.md M6).
 """
 import json
 import math
@@ -16,9 +16,9 @@ import pytest
 
 import stimsim
 from stimsim.cli import main
-from stimsim.fixed_points import find_fixed_points, jacobian_nmm1, jacobian_nmm2, nmm2_state
+from stimsim.dynamics import find_fixed_points
+from model_views import initial_state, jacobian_nmm1, jacobian_nmm2, nmm2_state
 from stimsim.protocol import load_dict, load_protocol, run_protocol
-from stimsim.simulate import initial_state
 from stimsim.transfer import dphi_qif
 
 PROTOCOLS = Path(__file__).resolve().parents[1] / "protocols"
@@ -195,7 +195,7 @@ def test_interneurons_entrained_by_tacs(shipped_runs, tmp_path):
 
 
 def test_ti_envelope_response_is_second_order(shipped_runs, tmp_path):
-    """No line at the envelope frequency in the field, so the 10 Hz response is quadratic (notes 3.6)."""
+    """No line at the envelope frequency in the field, so the 10 Hz response is quadratic (Grossman et al. 2017)."""
     out = tmp_path / "double"
     code, _ = run_cli(["run", str(PROTOCOLS / "ti-pyramidal.toml"), "--out", str(out), "--quiet",
                        "--set", "stimulation.waveforms.0.amplitude=2.0"])

@@ -122,7 +122,7 @@ def test_am_envelope_frequency_and_no_line_at_the_modulation():
     x = w(t)
     f_env, _ = envelope_frequency(x, t)
     assert f_env == pytest.approx(8.0, abs=1.0)            # FFT bin 1 Hz
-    # envelope maximum = A; no spectral line at f_m, lines at f_c and f_c +- f_m (stimulation-notes 2.5)
+    # envelope maximum = A; no spectral line at f_m, lines at f_c and f_c +- f_m (Negahbani et al. 2018)
     assert np.max(np.abs(x)) == pytest.approx(2.0, rel=1e-3)
     assert abs(projection(x, t, 8.0)) < 1e-9
     assert abs(projection(x, t, 500.0)) == pytest.approx(2.0 / 1.6, rel=1e-9)

@@ -1,18 +1,26 @@
-"""Pieces shared by the NMM2 and NMM1 kernels: drive evaluation and checks.
+"""Pieces shared by the NMM2 and NMM1 kernels: layout, drive, coupling, recording and checks.
 
-Batch layout ("lanes"): every per-set array has the parameter sets as its last, contiguous axis,
-grouped in blocks of L lanes, e.g. ``tau_m[block, population, lane]``. The time loop runs per block
-and the innermost loops run over lanes, so the compiler vectorises across parameter sets; blocks
-are spread over threads with ``prange``.
+Argument layout of the entry points ("lanes"): every per-set array has the parameter sets as its
+last, contiguous axis, grouped in blocks of L lanes, e.g. ``par[block, parameter, population,
+lane]``. Blocks are spread over threads with ``prange``; a single run is one block of L = 1 lane.
+
+Working layout inside a block: population and lane are flattened into one contiguous axis of
+N = P L elements, ``i = k L + j`` (population k, lane j). The state is ``y[var, i]`` and every
+per-population constant is hoisted into an (N,) row before the time loop, so the pointwise part of
+a Runge-Kutta stage (right-hand side and RK bookkeeping, one fused pass) is a single loop of N
+trips: over lanes of all populations in a batch (vectorised across sets), over populations in a
+single run (no loop whose trip count is L = 1). Only the coupling product couples elements; it is
+done per lane as a matrix-vector product (:func:`coupled_input`).
 
 Drive at half-step h (time t = h dt/2, the grid RK4's stages need), models.md M2/M4 ``I(t)``::
 
     I_k(t) = const_k + series_k(t) + sin_amp_k cos(omega t + phase)
 
-It is evaluated for CHUNK steps at a time into a small buffer, outside the stage loops.
-``series`` is sampled every ``stride`` half-steps and linearly interpolated between samples
-(stride 1: exact on the stage grid). The cosine advances by a rotation recurrence (no
-transcendental call per step), anchored with an exact cos/sin at the start of every chunk.
+It is evaluated for CHUNK steps at a time into a small buffer, outside the stage loops, with the
+excitability centre eta_bar_k added (the buffer holds U_k = eta_bar_k + I_k(t)). ``series`` is
+sampled every ``stride`` half-steps and linearly interpolated between samples (stride 1: exact on
+the stage grid). The cosine advances by a rotation recurrence (no transcendental call per step),
+anchored with an exact cos/sin at the start of every chunk.
 """
 from __future__ import annotations
 
@@ -33,15 +41,54 @@ CHUNK = 128
 
 
 @numba.njit(cache=True)
-def fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
-                     has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s):
-    """D[i, k, j] = input of population k, lane j at half-step 2 n0 + i, for i = 0 .. 2 nc."""
-    _, P, L = D.shape
-    nh = 2 * nc + 1
-    for i in range(nh):
+def flat_rows(a):
+    """(A, P, L) -> new C-contiguous (A, P L) array, element (a, k L + j) = a[a, k, j]."""
+    A, P, L = a.shape
+    f = np.empty((A, P * L))
+    for r in range(A):
         for k in range(P):
             for j in range(L):
-                D[i, k, j] = const[k, j]
+                f[r, k * L + j] = a[r, k, j]
+    return f
+
+
+@numba.njit(cache=True)
+def flat_row(a):
+    """(P, L) -> new contiguous (P L,) array, element k L + j = a[k, j]."""
+    P, L = a.shape
+    f = np.empty(P * L)
+    for k in range(P):
+        for j in range(L):
+            f[k * L + j] = a[k, j]
+    return f
+
+
+@numba.njit(cache=True)
+def coupling_transpose(K):
+    """KT[l, k] = K[k, l, 0] for a single lane (L = 1), so the coupling product runs along rows."""
+    P = K.shape[0]
+    KT = np.empty((P, P))
+    for k in range(P):
+        for l in range(P):
+            KT[l, k] = K[k, l, 0]
+    return KT
+
+
+@numba.njit(cache=True)
+def fill_drive_chunk(U, n0, nc, blk, eta, const, series, series_shared, stride, sin_amp, omega, phase,
+                     has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s):
+    """U[i, k L + j] = eta_k + I_k(t) of population k, lane j at half-step 2 n0 + i, i = 0 .. 2 nc.
+
+    eta, const and sin_amp are flat (N,) rows; series is the entry points' (n_samples, nb or 1,
+    P, L or 1) array. The sum is formed as eta + (const + series + sinusoid).
+    """
+    N = eta.shape[0]
+    L = omega.shape[0]
+    P = N // L
+    nh = 2 * nc + 1
+    for i in range(nh):
+        for n in range(N):
+            U[i, n] = const[n]
     if has_series:
         for i in range(nh):
             h = 2 * n0 + i
@@ -54,16 +101,16 @@ def fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_a
                     if rem != 0:
                         val += (series[q + 1, 0, k, 0] - val) * frac
                     for j in range(L):
-                        D[i, k, j] += val
+                        U[i, k * L + j] += val
             else:
                 for k in range(P):
                     if rem == 0:
                         for j in range(L):
-                            D[i, k, j] += series[q, blk, k, j]
+                            U[i, k * L + j] += series[q, blk, k, j]
                     else:
                         for j in range(L):
                             a = series[q, blk, k, j]
-                            D[i, k, j] += a + (series[q + 1, blk, k, j] - a) * frac
+                            U[i, k * L + j] += a + (series[q + 1, blk, k, j] - a) * frac
     if has_sin:
         t0 = n0 * dt
         for j in range(L):
@@ -73,12 +120,15 @@ def fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_a
         for i in range(nh):
             for k in range(P):
                 for j in range(L):
-                    D[i, k, j] += sin_amp[k, j] * cos_now[j]
+                    U[i, k * L + j] += sin_amp[k * L + j] * cos_now[j]
             for j in range(L):
                 c = cos_now[j]
                 s = sin_now[j]
                 cos_now[j] = c * rot_c[j] - s * rot_s[j]
                 sin_now[j] = s * rot_c[j] + c * rot_s[j]
+    for i in range(nh):
+        for n in range(N):
+            U[i, n] = eta[n] + U[i, n]
 
 
 @numba.njit(cache=True)
@@ -93,54 +143,67 @@ def half_step_rotation(omega, dt):
     return rot_c, rot_s
 
 
-@numba.njit(cache=True, inline="always")
-def coupled_input(x, y, var_s, eta, D, h, K):
-    """x[k, j] = eta_k + I_k(t_h) + sum_l K[k, l] s_l with s_l = y[var_s, l]  (models.md M5).
+@numba.njit(cache=True)
+def coupled_input(x, U, h, y, var_s, K, KT):
+    """x[k L + j] = U[h, k L + j] + sum_l K[k, l, j] s_l,j with s = y[var_s]  (models.md M5).
 
-    The state array is passed whole (not a view of it) so that no array object is created per stage.
+    A matrix-vector product per lane, summed over l in increasing order on every path (so a
+    single run and a batch give identical sums). One lane: rows of the transposed KT (P, P) are
+    added to x, the innermost loop runs over populations; several lanes: the innermost loop runs
+    over the lanes of K[k, l, :]. The state array is passed whole (no view created per stage).
     """
-    P, L = x.shape
-    for k in range(P):
-        for j in range(L):
-            x[k, j] = eta[k, j] + D[h, k, j]
+    P, _, L = K.shape
+    N = x.shape[0]
+    for n in range(N):
+        x[n] = U[h, n]
+    if L == 1:
         for l in range(P):
-            for j in range(L):
-                x[k, j] += K[k, l, j] * y[var_s, l, j]
-
-
-@numba.njit(cache=True, inline="always")
-def combine_stage(y, yt, acc, d, mode, weight, step):
-    """Runge-Kutta bookkeeping after a stage's derivatives d (see nmm2._stage for the modes).
-
-    The mode branch sits outside the loops, so each loop is a plain pass over contiguous lanes.
-    """
-    NV, P, L = y.shape
-    if mode == FINAL:
-        for a in range(NV):
+            sl = y[var_s, l]
             for k in range(P):
-                for j in range(L):
-                    y[a, k, j] += step * (acc[a, k, j] + d[a, k, j])
-    elif mode == FIRST:
-        for a in range(NV):
-            for k in range(P):
-                for j in range(L):
-                    acc[a, k, j] = d[a, k, j]
-                    yt[a, k, j] = y[a, k, j] + step * d[a, k, j]
+                x[k] += KT[l, k] * sl
     else:
-        for a in range(NV):
-            for k in range(P):
+        for k in range(P):
+            o = k * L
+            for l in range(P):
+                so = l * L
                 for j in range(L):
-                    acc[a, k, j] += weight * d[a, k, j]
-                    yt[a, k, j] = y[a, k, j] + step * d[a, k, j]
+                    x[o + j] += K[k, l, j] * y[var_s, so + j]
+
+
+@numba.njit(cache=True)
+def alloc_work(NV, N):
+    """Work arrays of a block: two stage states, the RK accumulator (NV, N) and the input x (N,)."""
+    return np.empty((NV, N)), np.empty((NV, N)), np.empty((NV, N)), np.empty(N)
+
+
+@numba.njit(cache=True)
+def store(out, m, rec):
+    """out[m, a, k, j] = rec[a, k L + j] (explicit loops: no broadcasting machinery compiled)."""
+    _, NV, P, L = out.shape
+    for a in range(NV):
+        for k in range(P):
+            for j in range(L):
+                out[m, a, k, j] = rec[a, k * L + j]
+
+
+@numba.njit(cache=True)
+def unflatten_into(dst, f):
+    """dst[a, k, j] = f[a, k L + j] for a (A, P, L) destination."""
+    A, P, L = dst.shape
+    for a in range(A):
+        for k in range(P):
+            for j in range(L):
+                dst[a, k, j] = f[a, k * L + j]
 
 
 @numba.njit(cache=True)
 def mark_nonfinite(y, status, step):
-    """status[j] = step for lanes whose state first became non-finite at this check."""
-    NV, P, L = y.shape
-    for j in range(L):
+    """status[j] = step for lanes whose flat state y (NV, P L) first became non-finite at this check."""
+    NV, N = y.shape
+    L = status.shape[0]
+    for i in range(N):
+        j = i % L
         if status[j] < 0:
             for a in range(NV):
-                for k in range(P):
-                    if not math.isfinite(y[a, k, j]):
-                        status[j] = step
+                if not math.isfinite(y[a, i]):
+                    status[j] = step

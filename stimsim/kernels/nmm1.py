@@ -6,7 +6,15 @@ Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l (M5)::
     ds/dt = z / tau_s
     dz/dt = (r - 2 z - s) / tau_s
 
-State ``y[var, population, lane]`` per block with var = (s, z). The recorded variables are
+Phi(x) = sqrt(x + sqrt(x^2 + Delta^2)) / (sqrt(2) pi tau_m) is the stationary rate of the QIF
+mean field (Montbrio, Pazo & Roxin, Phys. Rev. X 5, 021028, 2015); S(x) = 2 e0 / (1 + exp(r0 (v0 -
+x))) is the sigmoid of Jansen & Rit (Biol. Cybern. 73, 357, 1995). Both live in
+:mod:`stimsim.transfer`; the synapse is :func:`synapse`. These two are the model's pointwise
+equations, written once and called by both paths: the straight-line per-lane step of a one-
+population block (:func:`rk4_step_one`) and the stage-by-stage step of any P (:func:`_rates`,
+:func:`_stage`), laid out as in ``common``.
+
+Working state ``y[var, k L + j]`` per block with var = (s, z). The recorded variables are
 (r, v, s, z) as in NMM2: r = T(x), and v the frozen-input mean voltage v* (QIF, M3) or x (sigmoid).
 """
 from __future__ import annotations
@@ -15,42 +23,64 @@ import numba
 import numpy as np
 
 from ..transfer import QIF, SIGMOID, mean_voltage, phi_qif, sigmoid, transfer
-from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, combine_stage, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import (ACCUMULATE, CHUNK, FINAL, FIRST, RK4, alloc_work, coupled_input, coupling_transpose,
+                     fill_drive_chunk, flat_row, flat_rows, half_step_rotation, mark_nonfinite, store,
+                     unflatten_into)
 
 N_STATE = 2
+#: row of the synaptic variable s in the state
+VAR_S = 0
 
 
-@numba.njit(cache=True, inline="always")
-def rates(r, x, kinds, p0, p1, p2):
-    """r[k, j] = T_k(x[k, j]) in kHz: Phi (M3) for QIF populations, S (M4) for sigmoid ones."""
-    P, L = x.shape
+@numba.njit(cache=True)
+def synapse(s, z, r, inv_ts):
+    """Second-order (alpha) synapse driven by the rate r (models.md M4; Jansen & Rit 1995, eq. 1).
+
+    s, z, r in kHz, inv_ts = 1/tau_s in 1/ms; returns (ds/dt, dz/dt) in kHz/ms.
+    """
+    return z * inv_ts, (r - 2.0 * z - s) * inv_ts
+
+
+@numba.njit(cache=True)
+def transfer_constants(par):
+    """Hoisted per-element constants from par (5, P, L) = (tau_s ms, eta_bar, p0, p1, p2).
+
+    Returns p (3, P L) = transfer parameters (see :func:`stimsim.transfer.transfer`), inv_ts
+    (P L,) = 1/tau_s in 1/ms and eta (P L,).
+    """
+    _, P, L = par.shape
+    p = np.empty((3, P * L))
+    inv_ts = np.empty(P * L)
+    eta = np.empty(P * L)
     for k in range(P):
-        if kinds[k] == QIF:
-            for j in range(L):
-                r[k, j] = phi_qif(x[k, j], p0[k, j], p1[k, j])
-        else:
-            for j in range(L):
-                r[k, j] = sigmoid(x[k, j], p0[k, j], p1[k, j], p2[k, j])
+        for j in range(L):
+            i = k * L + j
+            inv_ts[i] = 1.0 / par[0, k, j]
+            eta[i] = par[1, k, j]
+            p[0, i] = par[2, k, j]
+            p[1, i] = par[3, k, j]
+            p[2, i] = par[4, k, j]
+    return p, inv_ts, eta
 
 
 @numba.njit(cache=True, inline="always")
 def rk4_step_one(s, z, u0, u1, u2, kself, kind, p0, p1, p2, inv_ts, dt):
-    """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt."""
+    """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt.
+
+    Inlined where it is called with a literal ``kind``, so the transfer-function choice is resolved
+    at compile time and the lane loop around it vectorises.
+    """
     h = 0.5 * dt
-    a0 = z * inv_ts
-    a1 = (transfer(kind, u0 + kself * s, p0, p1, p2) - 2.0 * z - s) * inv_ts
+    a0, a1 = synapse(s, z, transfer(kind, u0 + kself * s, p0, p1, p2), inv_ts)
     s2 = s + h * a0
     z2 = z + h * a1
-    b0 = z2 * inv_ts
-    b1 = (transfer(kind, u1 + kself * s2, p0, p1, p2) - 2.0 * z2 - s2) * inv_ts
+    b0, b1 = synapse(s2, z2, transfer(kind, u1 + kself * s2, p0, p1, p2), inv_ts)
     s3 = s + h * b0
     z3 = z + h * b1
-    c0 = z3 * inv_ts
-    c1 = (transfer(kind, u1 + kself * s3, p0, p1, p2) - 2.0 * z3 - s3) * inv_ts
+    c0, c1 = synapse(s3, z3, transfer(kind, u1 + kself * s3, p0, p1, p2), inv_ts)
     s4 = s + dt * c0
     z4 = z + dt * c1
-    d0 = z4 * inv_ts
-    d1 = (transfer(kind, u2 + kself * s4, p0, p1, p2) - 2.0 * z4 - s4) * inv_ts
+    d0, d1 = synapse(s4, z4, transfer(kind, u2 + kself * s4, p0, p1, p2), inv_ts)
     w = dt / 6.0
     return s + w * (a0 + 2.0 * b0 + 2.0 * c0 + d0), z + w * (a1 + 2.0 * b1 + 2.0 * c1 + d1)
 
@@ -58,117 +88,163 @@ def rk4_step_one(s, z, u0, u1, u2, kself, kind, p0, p1, p2, inv_ts, dt):
 @numba.njit(cache=True, inline="always")
 def heun_step_one(s, z, u0, u2, kself, kind, p0, p1, p2, inv_ts, dt):
     """One Heun step of a single self-coupled population."""
-    a0 = z * inv_ts
-    a1 = (transfer(kind, u0 + kself * s, p0, p1, p2) - 2.0 * z - s) * inv_ts
+    a0, a1 = synapse(s, z, transfer(kind, u0 + kself * s, p0, p1, p2), inv_ts)
     s2 = s + dt * a0
     z2 = z + dt * a1
-    b0 = z2 * inv_ts
-    b1 = (transfer(kind, u2 + kself * s2, p0, p1, p2) - 2.0 * z2 - s2) * inv_ts
+    b0, b1 = synapse(s2, z2, transfer(kind, u2 + kself * s2, p0, p1, p2), inv_ts)
     h = 0.5 * dt
     return s + h * (a0 + b0), z + h * (a1 + b1)
 
 
-@numba.njit(cache=True, inline="always")
-def _lanes_one(y, D, h, eta, K, kind, p0, p1, p2, inv_ts, dt, method):
-    L = y.shape[2]
+@numba.njit(cache=True)
+def _step_one(y, U, h, K, kind, p, inv_ts, dt, method):
+    """One step of every lane of a one-population block (straight-line code per lane)."""
+    L = y.shape[1]
     if method == RK4:
-        for j in range(L):
-            e = eta[0, j]
-            y[0, 0, j], y[1, 0, j] = rk4_step_one(
-                y[0, 0, j], y[1, 0, j], e + D[h, 0, j], e + D[h + 1, 0, j], e + D[h + 2, 0, j],
-                K[0, 0, j], kind, p0[0, j], p1[0, j], p2[0, j], inv_ts[0, j], dt)
+        if kind == QIF:
+            for j in range(L):
+                y[0, j], y[1, j] = rk4_step_one(y[0, j], y[1, j], U[h, j], U[h + 1, j], U[h + 2, j], K[0, 0, j],
+                                                QIF, p[0, j], p[1, j], p[2, j], inv_ts[j], dt)
+        else:
+            for j in range(L):
+                y[0, j], y[1, j] = rk4_step_one(y[0, j], y[1, j], U[h, j], U[h + 1, j], U[h + 2, j], K[0, 0, j],
+                                                SIGMOID, p[0, j], p[1, j], p[2, j], inv_ts[j], dt)
     else:
-        for j in range(L):
-            e = eta[0, j]
-            y[0, 0, j], y[1, 0, j] = heun_step_one(
-                y[0, 0, j], y[1, 0, j], e + D[h, 0, j], e + D[h + 2, 0, j], K[0, 0, j], kind,
-                p0[0, j], p1[0, j], p2[0, j], inv_ts[0, j], dt)
+        if kind == QIF:
+            for j in range(L):
+                y[0, j], y[1, j] = heun_step_one(y[0, j], y[1, j], U[h, j], U[h + 2, j], K[0, 0, j],
+                                                 QIF, p[0, j], p[1, j], p[2, j], inv_ts[j], dt)
+        else:
+            for j in range(L):
+                y[0, j], y[1, j] = heun_step_one(y[0, j], y[1, j], U[h, j], U[h + 2, j], K[0, 0, j],
+                                                 SIGMOID, p[0, j], p[1, j], p[2, j], inv_ts[j], dt)
 
 
 @numba.njit(cache=True)
-def _record(rec, y, x, r, kinds, p0, p1):
-    P, L = x.shape
-    for k in range(P):
-        for j in range(L):
-            rec[0, k, j] = r[k, j]
-            rec[1, k, j] = mean_voltage(kinds[k], x[k, j], r[k, j], p0[k, j], p1[k, j])
-            rec[2, k, j] = y[0, k, j]
-            rec[3, k, j] = y[1, k, j]
+def _rates(r, x, kinds, p):
+    """r[k L + j] = T_k(x[k L + j]) in kHz: Phi (M3) for QIF populations, S (M4) for sigmoid ones."""
+    P = kinds.shape[0]
+    N = x.shape[0]
+    L = N // P
+    if L == 1:
+        for k in range(P):
+            r[k] = transfer(kinds[k], x[k], p[0, k], p[1, k], p[2, k])
+    else:
+        for k in range(P):
+            o = k * L
+            if kinds[k] == QIF:
+                for i in range(o, o + L):
+                    r[i] = phi_qif(x[i], p[0, i], p[1, i])
+            else:
+                for i in range(o, o + L):
+                    r[i] = sigmoid(x[i], p[0, i], p[1, i], p[2, i])
 
 
-@numba.njit(cache=True, inline="always")
-def _stage(src, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, mode, weight, step):
-    """One explicit Runge-Kutta stage for any number of populations (modes as in nmm2._stage)."""
-    coupled_input(x, src, 0, eta, D, h, K)
-    rates(r, x, kinds, p0, p1, p2)
-    P, L = x.shape
+@numba.njit(cache=True)
+def _stage(y, src, dst, acc, r, inv_ts, mode, weight, step):
+    """One explicit Runge-Kutta stage over the flat (population, lane) axis, given the rates r of src
+    (modes as in nmm2._stage); the synapse and the bookkeeping are one pass."""
+    N = r.shape[0]
+    if mode == FIRST:
+        for i in range(N):
+            d0, d1 = synapse(src[0, i], src[1, i], r[i], inv_ts[i])
+            acc[0, i] = d0
+            acc[1, i] = d1
+            dst[0, i] = y[0, i] + step * d0
+            dst[1, i] = y[1, i] + step * d1
+    elif mode == ACCUMULATE:
+        for i in range(N):
+            d0, d1 = synapse(src[0, i], src[1, i], r[i], inv_ts[i])
+            acc[0, i] += weight * d0
+            acc[1, i] += weight * d1
+            dst[0, i] = y[0, i] + step * d0
+            dst[1, i] = y[1, i] + step * d1
+    else:
+        for i in range(N):
+            d0, d1 = synapse(src[0, i], src[1, i], r[i], inv_ts[i])
+            y[0, i] += step * (acc[0, i] + d0)
+            y[1, i] += step * (acc[1, i] + d1)
+
+
+@numba.njit(cache=True)
+def _stage_full(y, src, dst, acc, x, r, U, h, K, KT, kinds, p, inv_ts, mode, weight, step):
+    """Coupling, rates and the fused synapse/RK pass of one stage."""
+    coupled_input(x, U, h, src, VAR_S, K, KT)
+    _rates(r, x, kinds, p)
+    _stage(y, src, dst, acc, r, inv_ts, mode, weight, step)
+
+
+@numba.njit(cache=True)
+def _step_general(y, ya, yb, acc, x, r, U, h, K, KT, kinds, p, inv_ts, dt, method):
+    """One RK4 or Heun step of a block of any number of populations (stages ping-pong ya, yb)."""
+    if method == RK4:
+        half = 0.5 * dt
+        _stage_full(y, y, ya, acc, x, r, U, h, K, KT, kinds, p, inv_ts, FIRST, 1.0, half)
+        _stage_full(y, ya, yb, acc, x, r, U, h + 1, K, KT, kinds, p, inv_ts, ACCUMULATE, 2.0, half)
+        _stage_full(y, yb, ya, acc, x, r, U, h + 1, K, KT, kinds, p, inv_ts, ACCUMULATE, 2.0, dt)
+        _stage_full(y, ya, yb, acc, x, r, U, h + 2, K, KT, kinds, p, inv_ts, FINAL, 1.0, dt / 6.0)
+    else:
+        _stage_full(y, y, ya, acc, x, r, U, h, K, KT, kinds, p, inv_ts, FIRST, 1.0, dt)
+        _stage_full(y, ya, yb, acc, x, r, U, h + 2, K, KT, kinds, p, inv_ts, FINAL, 1.0, 0.5 * dt)
+
+
+@numba.njit(cache=True)
+def _record(out, m, y, x, r, U, h, K, KT, kinds, p, rec):
+    """out[m] = (r, v, s, z) at state y and input row U[h] (v: mean_voltage of the kind)."""
+    P = kinds.shape[0]
+    N = x.shape[0]
+    L = N // P
+    coupled_input(x, U, h, y, VAR_S, K, KT)
+    _rates(r, x, kinds, p)
     for k in range(P):
-        for j in range(L):
-            d[0, k, j] = src[1, k, j] * inv_ts[k, j]
-            d[1, k, j] = (r[k, j] - 2.0 * src[1, k, j] - src[0, k, j]) * inv_ts[k, j]
-    combine_stage(y, yt, acc, d, mode, weight, step)
+        kind = kinds[k]
+        for i in range(k * L, (k + 1) * L):
+            rec[0, i] = r[i]
+            rec[1, i] = mean_voltage(kind, x[i], r[i], p[0, i], p[1, i])
+            rec[2, i] = y[0, i]
+            rec[3, i] = y[1, i]
+    store(out, m, rec)
 
 
 @numba.njit(cache=True)
 def _integrate_block(blk, y0, par, kinds, K, const, series, series_shared, stride, sin_amp, omega,
                      phase, has_series, has_sin, dt, n_steps, record_every, check_every, method,
                      out, status):
-    P, L = const.shape
-    y = y0.copy()
-    inv_ts = 1.0 / par[0]
-    eta = par[1]
-    p0 = par[2]
-    p1 = par[3]
-    p2 = par[4]
-    yt = np.empty_like(y)
-    acc = np.empty_like(y)
-    d = np.empty_like(y)
-    x = np.empty((P, L))
-    r = np.empty((P, L))
-    rec = np.empty((4, P, L))
-    D = np.empty((2 * CHUNK + 1, P, L))
+    NV, P, L = y0.shape
+    N = P * L
+    y = flat_rows(y0)
+    p, inv_ts, eta = transfer_constants(par)
+    KT = coupling_transpose(K) if L == 1 else np.empty((1, 1))
+    ya, yb, acc, x = alloc_work(NV, N)
+    r = np.empty(N)
+    rec = np.empty((4, N))
+    U = np.empty((2 * CHUNK + 1, N))
+    const_f = flat_row(const)
+    amp_f = flat_row(sin_amp)
     cos_now = np.empty(L)
     sin_now = np.empty(L)
     rot_c, rot_s = half_step_rotation(omega, dt)
-    half = 0.5 * dt
-    sixth = dt / 6.0
+    kind0 = kinds[0]
     until_record = record_every
     until_check = check_every
     for n0 in range(0, n_steps, CHUNK):
         nc = min(CHUNK, n_steps - n0)
-        fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
+        fill_drive_chunk(U, n0, nc, blk, eta, const_f, series, series_shared, stride, amp_f, omega, phase,
                          has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
         if n0 == 0:
-            coupled_input(x, y, 0, eta, D, 0, K)
-            rates(r, x, kinds, p0, p1, p2)
-            _record(rec, y, x, r, kinds, p0, p1)
-            out[0] = rec
+            _record(out, 0, y, x, r, U, 0, K, KT, kinds, p, rec)
         for i in range(nc):
             h = 2 * i
             if P == 1:
-                # one population: straight-line step per lane (vectorised across sets); the kind is
-                # a literal in each branch so the transfer-function choice leaves the lane loop
-                if kinds[0] == QIF:
-                    _lanes_one(y, D, h, eta, K, QIF, p0, p1, p2, inv_ts, dt, method)
-                else:
-                    _lanes_one(y, D, h, eta, K, SIGMOID, p0, p1, p2, inv_ts, dt, method)
-            elif method == RK4:
-                _stage(y, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, half)
-                _stage(yt, y, yt, acc, d, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, half)
-                _stage(yt, y, yt, acc, d, x, r, D, h + 1, eta, K, kinds, p0, p1, p2, inv_ts, ACCUMULATE, 2.0, dt)
-                _stage(yt, y, yt, acc, d, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, sixth)
+                _step_one(y, U, h, K, kind0, p, inv_ts, dt, method)
             else:
-                _stage(y, y, yt, acc, d, x, r, D, h, eta, K, kinds, p0, p1, p2, inv_ts, FIRST, 1.0, dt)
-                _stage(yt, y, yt, acc, d, x, r, D, h + 2, eta, K, kinds, p0, p1, p2, inv_ts, FINAL, 1.0, half)
+                _step_general(y, ya, yb, acc, x, r, U, h, K, KT, kinds, p, inv_ts, dt, method)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1
             if until_record == 0:
                 until_record = record_every
-                coupled_input(x, y, 0, eta, D, h + 2, K)
-                rates(r, x, kinds, p0, p1, p2)
-                _record(rec, y, x, r, kinds, p0, p1)
-                out[m // record_every] = rec
+                _record(out, m // record_every, y, x, r, U, h + 2, K, KT, kinds, p, rec)
             if until_check == 0 or m == n_steps:
                 until_check = check_every
                 mark_nonfinite(y, status, m)
@@ -197,3 +273,41 @@ def integrate_serial(y0, par, kinds, K, const, series, series_shared, stride, si
         _integrate_block(b, y0[b], par[b], kinds, K[b], const[b], series, series_shared, stride,
                          sin_amp[b], omega[b], phase[b], has_series, has_sin, dt, n_steps,
                          record_every, check_every, method, out[:, b], status[b])
+
+
+@numba.njit(cache=True)
+def derivative(y, par, kinds, K, u):
+    """d(s, z)/dt of NMM1 at state y, by the stage code of the general (any-P) integration path.
+
+    Parameters
+    ----------
+    y : (nb, 2, P, L) state (s kHz, z kHz)
+    par : (nb, 5, P, L) tau_s (ms), eta_bar, p0, p1, p2 (transfer parameters, see
+        :func:`stimsim.transfer.transfer`)
+    kinds : (P,) int64 transfer kind per population (``transfer.QIF`` or ``transfer.SIGMOID``)
+    K : (nb, P, P, L) effective coupling w_k J[k, l]
+    u : (nb, P, L) total external input I_k at this instant (constant plus time-varying drive)
+
+    Returns
+    -------
+    (nb, 2, P, L) array
+        (ds/dt, dz/dt) in kHz/ms with r_k = T_k(x_k), x_k = eta_k + u_k + sum_l K[k, l] s_l
+        (models.md M4, M5).
+    """
+    nb, NV, P, L = y.shape
+    N = P * L
+    dy = np.empty((nb, NV, P, L))
+    for b in range(nb):
+        yf = flat_rows(y[b])
+        p, inv_ts, eta = transfer_constants(par[b])
+        KT = coupling_transpose(K[b]) if L == 1 else np.empty((1, 1))
+        uf = flat_row(u[b])
+        U = np.empty((1, N))
+        for i in range(N):
+            U[0, i] = eta[i] + uf[i]
+        ya, yb, acc, x = alloc_work(NV, N)
+        r = np.empty(N)
+        # FIRST with a zero step: acc = f(y) exactly, through the integrator's own stage
+        _stage_full(yf, yf, ya, acc, x, r, U, 0, K[b], KT, kinds, p, inv_ts, FIRST, 1.0, 0.0)
+        unflatten_into(dy[b], acc)
+    return dy

@@ -1,15 +1,23 @@
 """NMM2 kernel: exact MPR mean field with second-order synapses (models.md M2, M5).
 
-Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k J (M5)::
+Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k J (M5), the
+Montbrio-Pazo-Roxin equations (Montbrio, Pazo & Roxin, Phys. Rev. X 5, 021028, 2015, eqs. 12-13)
+with a second-order (alpha) synapse driven by the rate::
 
     dr/dt = (Delta/(pi tau_m) + 2 r v) / tau_m
     dv/dt = (v^2 + x - (pi tau_m r)^2) / tau_m
     ds/dt = z / tau_s
     dz/dt = (r - 2 z - s) / tau_s
 
-State layout ``y[var, population, lane]`` per block with var = (r, v, s, z); r in kHz, time in ms.
-Each Runge-Kutta stage is one pass over populations and lanes (:func:`_stage`); a one-population
-circuit takes a straight-line step per lane instead (:func:`rk4_step_one`), which vectorises across sets.
+r, s, z in kHz, v and x in QIF units, time in ms. The pointwise right-hand side is written once,
+in :func:`rhs`; both integration paths call it:
+
+* one population (P = 1): a straight-line Runge-Kutta step per lane (:func:`rk4_step_one`), the
+  lane loop innermost, vectorised across parameter sets;
+* any P: per stage, the coupling product (:func:`common.coupled_input`), then one fused pass of
+  right-hand side and RK bookkeeping over the flat (population, lane) axis (:func:`_stage`).
+
+Working state inside a block: ``y[var, k L + j]`` with var = (r, v, s, z) (see ``common``).
 """
 from __future__ import annotations
 
@@ -18,21 +26,62 @@ import math
 import numba
 import numpy as np
 
-from .common import ACCUMULATE, CHUNK, FINAL, FIRST, RK4, combine_stage, coupled_input, fill_drive_chunk, half_step_rotation, mark_nonfinite
+from .common import (ACCUMULATE, CHUNK, FINAL, FIRST, RK4, alloc_work, coupled_input, coupling_transpose,
+                     fill_drive_chunk, flat_row, flat_rows, half_step_rotation, mark_nonfinite, store,
+                     unflatten_into)
 
 N_STATE = 4
+#: row of the synaptic variable s in the state
+VAR_S = 2
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def rhs(r, v, s, z, x, inv_tm, a_r, pitm2, inv_ts):
-    """Right-hand side of models.md M2 for one population (a_r = Delta/(pi tau_m), pitm2 = (pi tau_m)^2)."""
+    """Right-hand side of one population (models.md M2; Montbrio, Pazo & Roxin 2015, eqs. 12-13).
+
+    Parameters
+    ----------
+    r, v, s, z : float
+        Rate (kHz), mean voltage (QIF units), synaptic activation and its derivative (kHz).
+    x : float
+        Total input eta_bar + I(t) + sum_l K[k, l] s_l (QIF units).
+    inv_tm, a_r, pitm2, inv_ts : float
+        1/tau_m (1/ms), Delta/(pi tau_m) (kHz), (pi tau_m)^2 (ms^2), 1/tau_s (1/ms).
+
+    Returns
+    -------
+    tuple of float
+        (dr/dt kHz/ms, dv/dt 1/ms, ds/dt kHz/ms, dz/dt kHz/ms).
+    """
     return ((a_r + 2.0 * r * v) * inv_tm,
             (v * v + x - pitm2 * r * r) * inv_tm,
             z * inv_ts,
             (r - 2.0 * z - s) * inv_ts)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
+def rate_constants(par):
+    """Hoisted per-element constants from par (4, P, L) = (tau_m ms, tau_s ms, Delta, eta_bar).
+
+    Returns q (4, P L) = (1/tau_m, Delta/(pi tau_m), (pi tau_m)^2, 1/tau_s) and eta (P L,).
+    """
+    _, P, L = par.shape
+    q = np.empty((4, P * L))
+    eta = np.empty(P * L)
+    for k in range(P):
+        for j in range(L):
+            i = k * L + j
+            tm = par[0, k, j]
+            ptm = math.pi * tm
+            q[0, i] = 1.0 / tm
+            q[1, i] = par[2, k, j] / ptm
+            q[2, i] = ptm * ptm
+            q[3, i] = 1.0 / par[1, k, j]
+            eta[i] = par[3, k, j]
+    return q, eta
+
+
+@numba.njit(cache=True)
 def rk4_step_one(r, v, s, z, u0, u1, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt."""
     h = 0.5 * dt
@@ -48,7 +97,7 @@ def rk4_step_one(r, v, s, z, u0, u1, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
             s + w * (a2 + 2.0 * b2 + 2.0 * c2 + d2), z + w * (a3 + 2.0 * b3 + 2.0 * c3 + d3))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True)
 def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     """One Heun step of a single self-coupled population."""
     a0, a1, a2, a3 = rhs(r, v, s, z, u0 + kself * s, inv_tm, a_r, pitm2, inv_ts)
@@ -58,84 +107,115 @@ def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     return r + h * (a0 + b0), v + h * (a1 + b1), s + h * (a2 + b2), z + h * (a3 + b3)
 
 
-@numba.njit(cache=True, inline="always")
-def _stage(src, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, mode, weight, step):
-    """One explicit Runge-Kutta stage for any number of populations, d = f(t_h, src):
-
-    FIRST: acc = d, yt = y + step d;  ACCUMULATE: acc += weight d, yt = y + step d;
-    FINAL: y += step (acc + d).  RK4 = FIRST, ACCUMULATE x 2, FINAL; Heun = FIRST, FINAL.
-    """
-    coupled_input(x, src, 2, eta, D, h, K)
-    P, L = x.shape
-    for k in range(P):
+@numba.njit(cache=True)
+def _step_one(y, U, h, K, q, dt, method):
+    """One step of every lane of a one-population block (straight-line code per lane)."""
+    L = y.shape[1]
+    if method == RK4:
         for j in range(L):
-            d[0, k, j], d[1, k, j], d[2, k, j], d[3, k, j] = rhs(
-                src[0, k, j], src[1, k, j], src[2, k, j], src[3, k, j], x[k, j],
-                inv_tm[k, j], a_r[k, j], pitm2[k, j], inv_ts[k, j])
-    combine_stage(y, yt, acc, d, mode, weight, step)
+            y[0, j], y[1, j], y[2, j], y[3, j] = rk4_step_one(
+                y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 1, j], U[h + 2, j], K[0, 0, j],
+                q[0, j], q[1, j], q[2, j], q[3, j], dt)
+    else:
+        for j in range(L):
+            y[0, j], y[1, j], y[2, j], y[3, j] = heun_step_one(
+                y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 2, j], K[0, 0, j],
+                q[0, j], q[1, j], q[2, j], q[3, j], dt)
+
+
+@numba.njit(cache=True)
+def _stage(y, src, dst, acc, x, q, mode, weight, step):
+    """One explicit Runge-Kutta stage over the flat (population, lane) axis, d = f(src, x):
+
+    FIRST: acc = d, dst = y + step d;  ACCUMULATE: acc += weight d, dst = y + step d;
+    FINAL: y += step (acc + d).  RK4 = FIRST, ACCUMULATE x 2, FINAL; Heun = FIRST, FINAL.
+    The right-hand side and the bookkeeping are one pass; the mode branch sits outside the loops.
+    """
+    N = x.shape[0]
+    if mode == FIRST:
+        for i in range(N):
+            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            acc[0, i] = d0
+            acc[1, i] = d1
+            acc[2, i] = d2
+            acc[3, i] = d3
+            dst[0, i] = y[0, i] + step * d0
+            dst[1, i] = y[1, i] + step * d1
+            dst[2, i] = y[2, i] + step * d2
+            dst[3, i] = y[3, i] + step * d3
+    elif mode == ACCUMULATE:
+        for i in range(N):
+            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            acc[0, i] += weight * d0
+            acc[1, i] += weight * d1
+            acc[2, i] += weight * d2
+            acc[3, i] += weight * d3
+            dst[0, i] = y[0, i] + step * d0
+            dst[1, i] = y[1, i] + step * d1
+            dst[2, i] = y[2, i] + step * d2
+            dst[3, i] = y[3, i] + step * d3
+    else:
+        for i in range(N):
+            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            y[0, i] += step * (acc[0, i] + d0)
+            y[1, i] += step * (acc[1, i] + d1)
+            y[2, i] += step * (acc[2, i] + d2)
+            y[3, i] += step * (acc[3, i] + d3)
+
+
+@numba.njit(cache=True)
+def _step_general(y, ya, yb, acc, x, U, h, K, KT, q, dt, method):
+    """One RK4 or Heun step of a block of any number of populations (stages ping-pong ya, yb)."""
+    if method == RK4:
+        half = 0.5 * dt
+        coupled_input(x, U, h, y, VAR_S, K, KT)
+        _stage(y, y, ya, acc, x, q, FIRST, 1.0, half)
+        coupled_input(x, U, h + 1, ya, VAR_S, K, KT)
+        _stage(y, ya, yb, acc, x, q, ACCUMULATE, 2.0, half)
+        coupled_input(x, U, h + 1, yb, VAR_S, K, KT)
+        _stage(y, yb, ya, acc, x, q, ACCUMULATE, 2.0, dt)
+        coupled_input(x, U, h + 2, ya, VAR_S, K, KT)
+        _stage(y, ya, yb, acc, x, q, FINAL, 1.0, dt / 6.0)
+    else:
+        coupled_input(x, U, h, y, VAR_S, K, KT)
+        _stage(y, y, ya, acc, x, q, FIRST, 1.0, dt)
+        coupled_input(x, U, h + 2, ya, VAR_S, K, KT)
+        _stage(y, ya, yb, acc, x, q, FINAL, 1.0, 0.5 * dt)
 
 
 @numba.njit(cache=True)
 def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
                      has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
-    P, L = const.shape
-    y = y0.copy()
-    tm = par[0]
-    inv_tm = 1.0 / tm
-    inv_ts = 1.0 / par[1]
-    a_r = par[2] / (math.pi * tm)
-    pitm2 = (math.pi * tm) ** 2
-    eta = par[3]
-    yt = np.empty_like(y)
-    acc = np.empty_like(y)
-    d = np.empty_like(y)
-    x = np.empty((P, L))
-    D = np.empty((2 * CHUNK + 1, P, L))
+    NV, P, L = y0.shape
+    N = P * L
+    y = flat_rows(y0)
+    q, eta = rate_constants(par)
+    KT = coupling_transpose(K) if L == 1 else np.empty((1, 1))
+    ya, yb, acc, x = alloc_work(NV, N)
+    U = np.empty((2 * CHUNK + 1, N))
+    const_f = flat_row(const)
+    amp_f = flat_row(sin_amp)
     cos_now = np.empty(L)
     sin_now = np.empty(L)
     rot_c, rot_s = half_step_rotation(omega, dt)
-    half = 0.5 * dt
-    sixth = dt / 6.0
-    out[0] = y
+    store(out, 0, y)
     until_record = record_every
     until_check = check_every
     for n0 in range(0, n_steps, CHUNK):
         nc = min(CHUNK, n_steps - n0)
-        fill_drive_chunk(D, n0, nc, blk, const, series, series_shared, stride, sin_amp, omega, phase,
+        fill_drive_chunk(U, n0, nc, blk, eta, const_f, series, series_shared, stride, amp_f, omega, phase,
                          has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
         for i in range(nc):
-            h = 2 * i
             if P == 1:
-                # one population: the whole step is straight-line code per lane, so the lane loop
-                # is the innermost loop (vectorised across sets, and free of per-stage loop overhead)
-                if method == RK4:
-                    for j in range(L):
-                        e = eta[0, j]
-                        y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j] = rk4_step_one(
-                            y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j], e + D[h, 0, j],
-                            e + D[h + 1, 0, j], e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j],
-                            a_r[0, j], pitm2[0, j], inv_ts[0, j], dt)
-                else:
-                    for j in range(L):
-                        e = eta[0, j]
-                        y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j] = heun_step_one(
-                            y[0, 0, j], y[1, 0, j], y[2, 0, j], y[3, 0, j], e + D[h, 0, j],
-                            e + D[h + 2, 0, j], K[0, 0, j], inv_tm[0, j], a_r[0, j], pitm2[0, j],
-                            inv_ts[0, j], dt)
-            elif method == RK4:
-                _stage(y, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, half)
-                _stage(yt, y, yt, acc, d, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, half)
-                _stage(yt, y, yt, acc, d, x, D, h + 1, eta, K, inv_tm, a_r, pitm2, inv_ts, ACCUMULATE, 2.0, dt)
-                _stage(yt, y, yt, acc, d, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, sixth)
+                _step_one(y, U, 2 * i, K, q, dt, method)
             else:
-                _stage(y, y, yt, acc, d, x, D, h, eta, K, inv_tm, a_r, pitm2, inv_ts, FIRST, 1.0, dt)
-                _stage(yt, y, yt, acc, d, x, D, h + 2, eta, K, inv_tm, a_r, pitm2, inv_ts, FINAL, 1.0, half)
+                _step_general(y, ya, yb, acc, x, U, 2 * i, K, KT, q, dt, method)
             m = n0 + i + 1
             until_record -= 1
             until_check -= 1
             if until_record == 0:
                 until_record = record_every
-                out[m // record_every] = y
+                store(out, m // record_every, y)
             if until_check == 0 or m == n_steps:
                 until_check = check_every
                 mark_nonfinite(y, status, m)
@@ -173,3 +253,39 @@ def integrate_serial(y0, par, K, const, series, series_shared, stride, sin_amp, 
         _integrate_block(b, y0[b], par[b], K[b], const[b], series, series_shared, stride, sin_amp[b],
                          omega[b], phase[b], has_series, has_sin, dt, n_steps, record_every,
                          check_every, method, out[:, b], status[b])
+
+
+@numba.njit(cache=True)
+def derivative(y, par, K, u):
+    """dy/dt of NMM2 at state y, by the stage code of the general (any-P) integration path.
+
+    Parameters
+    ----------
+    y : (nb, 4, P, L) state (r kHz, v, s kHz, z kHz)
+    par : (nb, 4, P, L) tau_m (ms), tau_s (ms), Delta, eta_bar
+    K : (nb, P, P, L) effective coupling tau_m,k J[k, l]
+    u : (nb, P, L) total external input I_k at this instant (constant plus time-varying drive)
+
+    Returns
+    -------
+    (nb, 4, P, L) array
+        (dr/dt, dv/dt, ds/dt, dz/dt) in kHz/ms, 1/ms, kHz/ms, kHz/ms, with
+        x_k = eta_k + u_k + sum_l K[k, l] s_l (models.md M2, M5).
+    """
+    nb, NV, P, L = y.shape
+    N = P * L
+    dy = np.empty((nb, NV, P, L))
+    for b in range(nb):
+        yf = flat_rows(y[b])
+        q, eta = rate_constants(par[b])
+        KT = coupling_transpose(K[b]) if L == 1 else np.empty((1, 1))
+        uf = flat_row(u[b])
+        U = np.empty((1, N))
+        for i in range(N):
+            U[0, i] = eta[i] + uf[i]
+        ya, yb, acc, x = alloc_work(NV, N)
+        coupled_input(x, U, 0, yf, VAR_S, K[b], KT)
+        # FIRST with a zero step: acc = f(y) exactly, through the integrator's own stage
+        _stage(yf, yf, ya, acc, x, q, FIRST, 1.0, 0.0)
+        unflatten_into(dy[b], acc)
+    return dy

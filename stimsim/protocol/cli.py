@@ -37,9 +37,12 @@ def cmd_run(args):
         print(f"protocol {protocol.name!r} is valid", file=sys.stderr)
         return 0
     if not args.quiet:
-        from ..simulate import prepare_kernels
+        from .._simulate import prepare_kernels
 
-        prepare_kernels(protocol.models, notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
+        # exactly the entry points this run uses: single runs on the calling thread, studies in batches
+        parallel = ((False,) if protocol.has_timeseries else ()) + ((True,) if protocol.study is not None else ())
+        prepare_kernels(protocol.models, parallel=parallel, integrators=(protocol.integrator,),
+                        notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
     report = run_protocol(protocol, out_dir=args.out, command="stimsim " + " ".join(sys.argv[1:]),
                           progress=not args.quiet)
     if report.summary is not None and not args.quiet:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..drive import SampledInput
 from ..errors import SimulationDiverged
-from ..simulate import simulate
+from .._simulate import simulate
 from .figures import timeseries_figure
 from .safety import peak_abs, safety_notes
 from .schema import ProtocolError
@@ -26,7 +26,7 @@ from .schema import ProtocolError
 #: units of every column the protocol layer writes
 COLUMN_UNITS = {
     "time_ms": "ms",
-    "model": "nmm2 (exact mean field, models.md M2) or nmm1 (heuristic, M4)",
+    "model": "registered model name (stimsim.models): nmm2 exact mean field (models.md M2), nmm1 heuristic (M4)",
     "population": "population name",
     "rate_hz": "Hz (population firing rate)",
     "v": "QIF units (mean membrane voltage; mV input x for sigmoid populations)",
@@ -39,8 +39,8 @@ COLUMN_UNITS = {
     "min_rate_hz": "Hz", "max_rate_hz": "Hz",
     "dominant_frequency_hz": "Hz, largest spectral peak above 0.5 Hz (Hann periodogram)",
     "drive_frequency_hz": "Hz, frequency of the stimulation rhythm analysed",
-    "psd_at_drive_hz2_per_hz": "Hz^2/Hz, Welch PSD of the rate at the drive frequency (stimulation-notes 3.7)",
-    "response_amplitude_hz": "Hz, zero-to-peak rate amplitude at the drive frequency (lock-in, stimulation-notes 3.2)",
+    "psd_at_drive_hz2_per_hz": "Hz^2/Hz, Welch PSD of the rate at the drive frequency (Welch 1967)",
+    "response_amplitude_hz": "Hz, zero-to-peak rate amplitude at the drive frequency (least-squares lock-in, docs/analysis.md)",
     "response_phase_rad": "rad in (-pi, pi], rate phase minus the drive rhythm's phase (both relative to cos)",
     "window_start_ms": "ms", "window_stop_ms": "ms",
 }
@@ -82,7 +82,7 @@ def simulate_models(protocol, inp, log=None):
         try:
             results[model] = simulate(protocol.circuit, model=model, duration_ms=protocol.duration_ms,
                                       dt_ms=protocol.dt_ms, input=inp, record_every=protocol.record_every,
-                                      method=protocol.method, initial=initial)
+                                      integrator=protocol.integrator, initial=initial)
         except SimulationDiverged as exc:
             raise ProtocolError(f"{protocol.source or protocol.name}: {model} diverged: {exc}") from None
         except RuntimeError as exc:              # e.g. no fixed point to start from
@@ -114,8 +114,10 @@ def timeseries_table(protocol, results, t_grid, drive):
             keep = np.tile(np.arange(time_ms.size) >= analysed_slice(protocol, time_ms).start, P)
             frame = frame[keep]
         frames.append(frame)
-    cols = ["time_ms", "model", "population", *protocol.variables, protocol.drive_label, "stim_input"]
-    return pd.concat(frames, ignore_index=True)[cols]
+    table = pd.concat(frames, ignore_index=True)
+    # a model that does not record a requested variable leaves it out (no column of NaN)
+    variables = [v for v in protocol.variables if v in table.columns]
+    return table[["time_ms", "model", "population", *variables, protocol.drive_label, "stim_input"]]
 
 
 def summary_table(protocol, results):
@@ -208,7 +210,7 @@ def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=No
 
     study_tables, study_figures = {}, {}
     if protocol.study is not None:
-        from ..analysis import studies
+        from ..analysis import _studies as studies
 
         if log:
             log("running study ...")

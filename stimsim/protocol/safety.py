@@ -1,14 +1,16 @@
 """Safety notes: warn (never refuse) when a protocol goes beyond the evidence base for humans.
 
-Limits (models.md M6; stimulation-notes 2.1, 2.6):
+Limits (models.md M6; Ruffini et al., IEEE TNSRE 21, 333-345, 2013; Bikson et al., Brain Stimul. 9, 641-661, 2016):
 
 - cortical field above ~2 V/m: outside the usual transcranial range 0.2-2 V/m (Ruffini et al.
   2013, IEEE TNSRE) -- fine for slice comparisons, flagged for human protocols;
 - tDCS beyond 4 mA, 40 min or 7.2 C: outside the range with no serious adverse effect reported
   (Bikson et al. 2016, Brain Stimul, PMC5007190); checked when ``[stimulation.device]`` gives a
   current and/or session length;
-- carriers at or above 1 kHz with NMM1: the heuristic model feeds the field into the transfer
-  function without a membrane filter and overstates kHz effects (stimulation-notes 1.3, 2.6 (v)).
+- a heuristic model (NMM1) run at drive frequencies where its small-signal gain differs from the
+  exact mean field's (NMM2) by more than ``MODEL_GAIN_RATIO`` (either way): NMM1 is NMM2's limit
+  only for inputs slow compared with the (r, v) relaxation (Clusella et al. 2023, Biol. Cybern.),
+  so its answer there is a property of the heuristic, not of the population.
 """
 from __future__ import annotations
 
@@ -22,12 +24,12 @@ MAX_CORTICAL_FIELD_V_PER_M = 2.0
 MAX_TDCS_CURRENT_MA = 4.0
 MAX_TDCS_SESSION_MIN = 40.0
 MAX_TDCS_CHARGE_C = 7.2
-#: Hz, carriers from here on are "kHz stimulation" (stimulation-notes 2.5, 2.6)
-KHZ_CARRIER_HZ = 1000.0
+#: largest ratio (either way) of a heuristic model's linear gain to the exact model's before a note
+MODEL_GAIN_RATIO = 2.0
 
 
 def charge_c(current_ma, session_min):
-    """Charge Q = I t delivered by a constant device current, C (stimulation-notes 2.2)."""
+    """Charge Q = I t delivered by a constant device current, C."""
     return float(charge_coulomb(current_ma, session_min))
 
 
@@ -59,13 +61,7 @@ def safety_notes(protocol, peak_drive):
         notes.append(dict(code="charge_above_7_2_c", source=bikson,
                           message=(f"charge {charge_c(current, session):.3g} C ({current:g} mA x {session:g} min) exceeds "
                                    f"the tDCS evidence base of {MAX_TDCS_CHARGE_C:g} C")))
-    fast = [w.highest_frequency_hz for w in protocol.waveforms if w.highest_frequency_hz >= KHZ_CARRIER_HZ]
-    if fast and "nmm1" in protocol.models:
-        notes.append(dict(
-            code="khz_carrier_nmm1",
-            message=(f"carrier up to {max(fast):g} Hz: NMM1 puts the field inside the transfer function with no "
-                     "membrane filter and overstates kHz effects; compare with NMM2"),
-            source="stimulation-notes 1.3 and 2.6 (v)"))
+    notes += model_disagreement_notes(protocol)
     return notes
 
 
@@ -73,3 +69,56 @@ def peak_abs(values):
     """max |values| (0 for an empty drive)."""
     values = np.asarray(values)
     return float(np.max(np.abs(values))) if values.size else 0.0
+
+
+def drive_frequencies_hz(protocol):
+    """The positive frequencies a protocol drives at, Hz: the analysed rhythm and each waveform's highest."""
+    freqs = {float(w.highest_frequency_hz) for w in protocol.waveforms}
+    if protocol.drive_frequency_hz:
+        freqs.add(float(protocol.drive_frequency_hz))
+    study = getattr(protocol, "study", None)
+    if study is not None:
+        freqs.update(float(f) for f in study.freqs_hz)
+    return sorted(f for f in freqs if f > 0)
+
+
+def model_disagreement_notes(protocol):
+    """Notes where a non-exact model's linear rate gain differs from the exact model's by more than
+    ``MODEL_GAIN_RATIO`` at a drive frequency (computed from both linearisations at the fixed point).
+    """
+    from .. import models as _models
+    from ..analysis import state_space
+    from ..dynamics import find_fixed_points
+
+    circuit = protocol.circuit
+    exact = [m for m in map(_models.get, _models.available()) if m.exact and m.supports(circuit) is None]
+    heuristic = [m for m in map(_models.get, protocol.models) if not m.exact and m.supports(circuit) is None]
+    freqs = drive_frequencies_hz(protocol)
+    if not exact or not heuristic or not freqs or not np.any(protocol.input_gains != 0):
+        return []
+    roots = find_fixed_points(circuit)
+    notes = []
+    for ref in exact:
+        for m in heuristic:
+            worst = None
+            for pop in circuit.names:
+                a = state_space(circuit, ref, protocol.input_gains, pop, roots=roots)
+                b = state_space(circuit, m, protocol.input_gains, pop, roots=roots)
+                if not (a.stable and b.stable):
+                    continue
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.abs(b.transfer(freqs)) / np.abs(a.transfer(freqs))
+                ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, np.inf)
+                far = np.maximum(ratio, 1.0 / ratio)
+                i = int(np.argmax(far))
+                if far[i] > MODEL_GAIN_RATIO and (worst is None or far[i] > worst[0]):
+                    worst = (far[i], ratio[i], freqs[i], pop)
+            if worst is not None:
+                _, ratio, f, pop = worst
+                notes.append(dict(
+                    code=f"{m.name}_gain_differs_from_{ref.name}",
+                    message=(f"at {f:g} Hz the linear rate gain of {m.name} for population {pop} is {ratio:.3g} x "
+                             f"that of {ref.name} (exact): {m.name} describes {ref.name} only for inputs slow "
+                             f"compared with the population's own relaxation; trust {ref.name} here"),
+                    source="Clusella et al. 2023, Biol. Cybern. 117 (NMM1 as the slow-synapse limit of NMM2)"))
+    return notes

@@ -26,11 +26,10 @@ from ..presets import PRESETS, preset, preset_parameters
 from ..units import field_to_input, hz_to_khz, khz_to_hz
 from . import waveforms as wf
 
-MODELS = ("nmm2", "nmm1")
-METHODS = ("rk4", "heun")
+INTEGRATORS = ("rk4", "heun")
 INITIAL = ("fixed_point", "synapses_at_rest")
 DRIVE_UNITS = ("field", "current")
-VARIABLES = ("rate_hz", "v", "s_hz", "z_hz")
+
 FILES = ("timeseries", "summary", "figure")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -40,6 +39,16 @@ MAX_RECORDS = 1e7
 MAX_DRIVE_SAMPLES = 5e7
 
 TOP_KEYS = ("name", "description", "circuit", "run", "stimulation", "analysis", "output", "study")
+
+
+def recorded_columns():
+    """Table columns of every registered model's recorded variables (the choices of output.variables)."""
+    from .. import models as _models
+
+    cols = []
+    for name in _models.available():
+        cols += [v.column for v in _models.get(name).recorded_variables if v.column not in cols]
+    return tuple(cols)
 
 
 class ProtocolError(ValueError):
@@ -96,13 +105,13 @@ class _Reader:
             return default
         return self.data[key]
 
-    def number(self, key, default=..., minimum=None, exclusive=False, unit=""):
+    def number(self, key, default=..., minimum=None, exclusive=False, unit="", maximum=None):
         if key not in self.data and default is None:
             self.used.add(key)
             return None                                 # optional and absent (null is not absent)
-        return self.as_number(self.get(key, default), key, minimum, exclusive, unit)
+        return self.as_number(self.get(key, default), key, minimum, exclusive, unit, maximum)
 
-    def as_number(self, value, key, minimum=None, exclusive=False, unit=""):
+    def as_number(self, value, key, minimum=None, exclusive=False, unit="", maximum=None):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.fail(f"must be a number{(' in ' + unit) if unit else ''}, got {_show(value)}", key)
         try:
@@ -113,14 +122,17 @@ class _Reader:
             self.fail(f"must be finite, got {value}", key)
         if minimum is not None and (value < minimum or (exclusive and value == minimum)):
             self.fail(f"must be {'>' if exclusive else '>='} {minimum:g}{(' ' + unit) if unit else ''}, got {value:g}", key)
+        if maximum is not None and value > maximum:
+            self.fail(f"must be <= {maximum:g}{(' ' + unit) if unit else ''}, got {value:g}", key)
         return value
 
     def integer(self, key, default=..., minimum=None):
-        value = self.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(f"must be an integer, got {_show(value)}", key)
-        if minimum is not None and value < minimum:
-            self.fail(f"must be >= {minimum}, got {value}", key)
+        return self.as_integer(self.get(key, default), key, minimum)
+
+    def as_integer(self, value, key, minimum=None):
+        if (isinstance(value, bool) or not isinstance(value, int)
+                or (minimum is not None and value < minimum)):
+            self.fail(f"must be an integer{'' if minimum is None else f' >= {minimum}'}, got {_show(value)}", key)
         return value
 
     def string(self, key, default=..., choices=None):
@@ -187,7 +199,7 @@ def _show(value):
 class Protocol:
     """A validated stimulation protocol (built only by :func:`load_protocol` / :func:`load_dict`).
 
-    Contract (used by the runner and by ``stimsim.analysis.studies``):
+    Contract (used by the runner and by ``stimsim.analysis._studies``):
 
     Attributes
     ----------
@@ -210,7 +222,7 @@ class Protocol:
         from the time-series output unless ``output.include_transient``), ms.
     record_every : int
         Keep every n-th step.
-    method : {'rk4', 'heun'}
+    integrator : {'rk4', 'heun'}
     initial : {'fixed_point', 'synapses_at_rest'}
         Start on the lowest-rate fixed point (s = r*), or with synapses at rest and (r, v) on the
         uncoupled frozen-input fixed point (``stimsim.simulate`` default).
@@ -241,8 +253,9 @@ class Protocol:
     variables, files : tuple of str
         Time-series columns and output files to write (metadata.json is always written).
     include_transient : bool
-    study : object or None
-        Spec returned by ``stimsim.analysis.studies.validate_study`` for a ``[study]`` table.
+    study : stimsim.protocol.study.StudySpec or None
+        The validated ``[study]`` table (:func:`stimsim.protocol.study.validate_study`), already
+        checked against the circuit and the run; run by ``stimsim.analysis._studies.run_study``.
     resolved : dict
         The fully resolved protocol (every default filled in, noise seeds drawn, CSV paths
         absolute with their SHA-256); loading it again gives the same protocol and numbers.
@@ -259,7 +272,7 @@ class Protocol:
     dt_ms: float
     transient_ms: float
     record_every: int
-    method: str
+    integrator: str
     initial: str
     coupling: FieldCoupling
     drive_unit: str
@@ -411,7 +424,7 @@ def load_dict(data, source=None):
 
     out_r = top.child("output")
     output = dict(
-        variables=tuple(out_r.string_list("variables", list(VARIABLES), VARIABLES)),
+        variables=tuple(out_r.string_list("variables", list(recorded_columns()), recorded_columns())),
         files=tuple(out_r.string_list("files", list(FILES), FILES, nonempty=False)),
         include_transient=out_r.boolean("include_transient", False),
     )
@@ -419,8 +432,10 @@ def load_dict(data, source=None):
 
     study, study_raw = None, None
     if top.has("study"):
+        from .study import validate_study          # here: stimsim.protocol.study imports this module
+
         study_raw = top.get("study")
-        study = _study(study_raw, label, circuit)
+        study = validate_study(study_raw, label, "study")
 
     resolved = {
         "name": name, "description": description,
@@ -436,13 +451,17 @@ def load_dict(data, source=None):
         name=name, source=Path(source) if source is not None else None, description=description,
         preset=preset_name, overrides=overrides, circuit=circuit, models=tuple(run["models"]),
         duration_ms=run["duration_ms"], dt_ms=run["dt_ms"], transient_ms=run["transient_ms"],
-        record_every=run["record_every"], method=run["method"], initial=run["initial"],
+        record_every=run["record_every"], integrator=run["integrator"], initial=run["initial"],
         coupling=stim["coupling"], drive_unit=stim["unit"], input_populations=stim["populations"],
         waveforms=stim["waveforms"], waveform_dt_ms=stim["waveform_dt_ms"], device=stim["device"],
         drive_frequency_hz=analysis["drive_frequency_hz"], drive_phase_rad=analysis["drive_phase_rad"],
         welch_segment_ms=analysis["welch_segment_ms"], variables=output["variables"],
         files=output["files"], include_transient=output["include_transient"], study=study,
         resolved=resolved)
+    if study is not None:
+        from .study import check_against_run
+
+        check_against_run(study, protocol, label, "study")   # populations, Nyquist of run.dt_ms
     return protocol
 
 
@@ -502,22 +521,26 @@ def _coupling_matrix(r, value):
 
 
 def _run(r, circuit):
-    from ..simulate import check_run
+    from .. import models as _models
+    from .._simulate import check_run
 
-    qif = circuit.all_qif
-    models = r.string_list("models", list(MODELS) if qif else ["nmm1"], MODELS)
-    if "nmm2" in models and not qif:
-        r.fail(f"model 'nmm2' (exact mean field) exists only for QIF populations; preset "
-               f"{circuit.name!r} has sigmoid populations: use models = [\"nmm1\"]", "models")
+    registered = _models.available()
+    fitting = [m for m in registered if _models.get(m).supports(circuit) is None]
+    models = r.string_list("models", fitting, registered)
+    for m in models:
+        reason = _models.get(m).supports(circuit)
+        if reason:
+            r.fail(f"model {m!r} cannot describe preset {circuit.name!r}: {reason}; use models = "
+                   f"{json.dumps(fitting)}", "models")
     duration_ms = r.number("duration_ms", minimum=0.0, exclusive=True, unit="ms")
     dt_ms = r.number("dt_ms", minimum=0.0, exclusive=True, unit="ms")
     transient_ms = r.number("transient_ms", 0.0, minimum=0.0, unit="ms")
     if transient_ms >= duration_ms:
         r.fail(f"transient_ms={transient_ms:g} must be shorter than duration_ms={duration_ms:g}", "transient_ms")
     record_every = r.integer("record_every", 1, minimum=1)
-    method = r.string("method", "rk4", METHODS)
+    integrator = r.string("integrator", "rk4", INTEGRATORS)
     initial = r.string("initial", "fixed_point", INITIAL)
-    r.finish(["models", "duration_ms", "dt_ms", "transient_ms", "record_every", "method", "initial"])
+    r.finish(["models", "duration_ms", "dt_ms", "transient_ms", "record_every", "integrator", "initial"])
     n_steps = duration_ms / dt_ms
     if n_steps > MAX_STEPS:
         r.fail(f"duration_ms / dt_ms = {n_steps:.3g} steps is more than {MAX_STEPS:.0e}; shorten the run or "
@@ -527,11 +550,11 @@ def _run(r, circuit):
                "raise record_every", "record_every")
     for model in models:
         try:
-            check_run([circuit], model, duration_ms, dt_ms, record_every, method)
+            check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
         except ValueError as exc:
             r.fail(str(exc))
     resolved = dict(models=models, duration_ms=duration_ms, dt_ms=dt_ms, transient_ms=transient_ms,
-                    record_every=record_every, method=method, initial=initial)
+                    record_every=record_every, integrator=integrator, initial=initial)
     return dict(resolved, resolved=resolved)
 
 
@@ -678,28 +701,3 @@ def _analysis(r, run, waves):
         resolved["drive_frequency_hz"] = f
     return dict(drive_frequency_hz=f, drive_phase_rad=float(phase), welch_segment_ms=welch_ms, resolved=resolved)
 
-
-def _study(table, label, circuit):
-    """Hand the [study] table, untouched, to the analysis layer's validator."""
-    if not isinstance(table, dict):
-        raise ProtocolError(f"{label}: study: must be a table, got {_type_name(table)}")
-    from ..analysis import studies
-
-    try:
-        spec = studies.validate_study(table, f"{label}: study")
-    except ProtocolError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ProtocolError(str(exc)) from None
-    # population names in the study refer to this circuit: check them now, not when the study runs
-    names = circuit.names
-    output_population = getattr(spec, "output_population", None)
-    if output_population is not None and output_population not in names:
-        raise ProtocolError(f"{label}: study.output_population: unknown population {output_population!r}"
-                            f"{closest(output_population, names)}; allowed: {', '.join(names)}")
-    for key in getattr(spec, "parameters", {}) or {}:
-        pop = str(key).partition(".")[2]
-        if pop and pop not in names:
-            raise ProtocolError(f"{label}: study.parameters.{_key_text(key)}: unknown population {pop!r}"
-                                f"{closest(pop, names)}; allowed: {', '.join(names)}")
-    return spec

@@ -4,11 +4,11 @@ Every waveform is a frozen dataclass whose fields are exactly the keys of one
 ``[[stimulation.waveforms]]`` table of a protocol file (``protocols/README.md``). Values are in
 the protocol's drive unit: V/m when ``stimulation.unit = "field"`` (coupled to each population as
 lambda * E / scale, models.md M6) or model input units when ``unit = "current"``.
-Times are in ms, frequencies in Hz, phases in rad, all relative to ``cos`` (stimulation-notes 2.3:
+Times are in ms, frequencies in Hz, phases in rad, all relative to ``cos`` (stimsim convention, docs/models.md M6:
 ``E(t) = E0 cos(2 pi f t + phi0)``).
 
 Amplitudes of oscillating waveforms come with an explicit ``convention`` (models.md M6 and
-stimulation-notes 2.3/7: tACS is usually quoted peak-to-peak, tDCS baseline-to-peak), one of
+Antal et al., Clin. Neurophysiol. 128, 1774-1809, 2017: tACS is usually quoted peak-to-peak, tDCS baseline-to-peak), one of
 
 - ``"zero_to_peak"``: the largest excursion from zero (baseline-to-peak),
 - ``"peak_to_peak"``: maximum minus minimum,
@@ -203,7 +203,7 @@ class DC(Waveform):
 
 @dataclass(frozen=True, kw_only=True)
 class Sine(Waveform):
-    """``A cos(2 pi f t + phase)`` (tACS; stimulation-notes 2.3).
+    """``A cos(2 pi f t + phase)`` (tACS; Antal et al. 2017).
 
     Parameters
     ----------
@@ -279,7 +279,7 @@ class OscillatingDC(Sine):
 
 @dataclass(frozen=True, kw_only=True)
 class AMSine(Waveform):
-    """Amplitude-modulated sinusoid (AM-tACS; stimulation-notes 2.5)::
+    """Amplitude-modulated sinusoid (AM-tACS; Negahbani et al., NeuroImage 173, 3-12, 2018)::
 
         E(t) = A (1 + m cos(2 pi f_m t + phase_m)) / (1 + m) * cos(2 pi f_c t + phase_c)
 
@@ -349,7 +349,7 @@ class AMSine(Waveform):
 
 @dataclass(frozen=True, kw_only=True)
 class TemporalInterference(Waveform):
-    """Temporal interference (Grossman et al. 2017; stimulation-notes 2.5): two carriers
+    """Temporal interference (Grossman et al., Cell 169, 1029-1041, 2017): two carriers
 
         E(t) = A cos(2 pi f1 t + phase_1) + A cos(2 pi (f1 + df) t + phase_2)
              = 2 A cos(pi df t + (phase_2 - phase_1)/2) cos(2 pi (f1 + df/2) t + (phase_1 + phase_2)/2)
@@ -507,7 +507,7 @@ def _period_ms(freq_hz):
 
 @dataclass(frozen=True, kw_only=True)
 class Noise(Waveform):
-    """Band-limited Gaussian noise (tRNS; stimulation-notes 2.4: 0.1-640 Hz, 101-640 Hz).
+    """Band-limited Gaussian noise (tRNS; Terney et al., J. Neurosci. 28, 14147-14155, 2008: 0.1-640 Hz, 101-640 Hz).
 
     Synthesised on the whole sample grid at once: independent complex Gaussian Fourier
     coefficients inside [low_hz, high_hz] (exactly zero outside), inverse real FFT, then scaled so

@@ -1,4 +1,4 @@
-"""Run NMM2 / NMM1 circuits: validate, pack into the kernels' lane layout, integrate, unpack.
+"""Run circuits under any registered model: validate, pack into the kernels' lane layout, integrate.
 
 Public entry points: :func:`simulate` (one circuit) and :func:`simulate_batch` (many circuits of
 one structure, differing in any parameter or input). Both check every argument before any
@@ -11,15 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
+from . import models as _models
 from .circuit import Circuit
 from .drive import SampledInput, SinusoidInput, split_input
 from .errors import SimulationDiverged, check_positive, check_positive_int, unknown_name_error
 from .result import BatchResult, SimulationResult
-from .transfer import rates_many, v_star_qif
 from .units import hz_to_rad_per_ms
 
-MODELS = ("nmm2", "nmm1")
+from .kernels.common import METHODS as INTEGRATORS
 #: dt may be at most this fraction of the fastest time constant (tau_m or tau_s)
 MAX_DT_FRACTION = 0.1
 #: parameter sets per block of contiguous lanes in batched runs
@@ -32,14 +31,14 @@ MAX_OUTPUT_BYTES = 8 * 2**30
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Validated time grid of a run."""
+    """Validated time grid of a run: the model object, ms grid, recording stride, integrator."""
 
-    model: str
+    model: object
     duration_ms: float
     dt_ms: float
     n_steps: int
     record_every: int
-    method: str
+    integrator: str
 
     @property
     def n_records(self):
@@ -50,12 +49,11 @@ class RunSpec:
         return np.arange(self.n_records) * (self.record_every * self.dt_ms)
 
 
-def check_run(circuits, model, duration_ms, dt_ms, record_every, method):
+def check_run(circuits, model, duration_ms, dt_ms, record_every, integrator):
     """Validate model, grid and step size for circuits of one structure; return a RunSpec."""
-    if model not in MODELS:
-        raise unknown_name_error("model", model, MODELS)
-    if method not in kernels.METHODS:
-        raise unknown_name_error("method", method, kernels.METHODS)
+    model = _models.get(model)
+    if not isinstance(integrator, str) or integrator not in INTEGRATORS:
+        raise unknown_name_error("integrator", integrator, INTEGRATORS)
     duration_ms = check_positive("duration_ms", duration_ms, "ms")
     dt_ms = check_positive("dt_ms", dt_ms, "ms")
     record_every = check_positive_int("record_every", record_every)
@@ -67,22 +65,18 @@ def check_run(circuits, model, duration_ms, dt_ms, record_every, method):
         raise ValueError(
             f"dt_ms={dt_ms} is too coarse: it must be at most {MAX_DT_FRACTION} x the fastest time "
             f"constant ({fastest} ms), i.e. <= {MAX_DT_FRACTION * fastest:g} ms")
-    if model == "nmm2":
-        for c in circuits:
-            bad = [p.name for p in c.populations if not p.is_qif]
-            if bad:
-                raise ValueError(
-                    f"model 'nmm2' (exact mean field) exists only for QIF populations; "
-                    f"{bad} use transfer='sigmoid' (run them with model='nmm1')")
-    return RunSpec(model, duration_ms, dt_ms, n_steps, record_every, method)
+    for c in circuits:
+        model.check_supports(c)
+    return RunSpec(model, duration_ms, dt_ms, n_steps, record_every, integrator)
 
 
 def check_output_size(spec, n_populations, n_sets):
     """Refuse, before running, a recording that would not fit in MAX_OUTPUT_BYTES."""
-    nbytes = spec.n_records * 4 * n_populations * n_sets * 8
+    nv = spec.model.n_recorded
+    nbytes = spec.n_records * nv * n_populations * n_sets * 8
     if nbytes > MAX_OUTPUT_BYTES:
         raise ValueError(
-            f"recording {spec.n_records:,} time points x 4 variables x {n_populations} populations x "
+            f"recording {spec.n_records:,} time points x {nv} variables x {n_populations} populations x "
             f"{n_sets} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
             f"raise record_every (now {spec.record_every}) or shorten duration_ms")
 
@@ -137,43 +131,9 @@ def check_sinusoid(sine, P, spec):
         raise ValueError(f"sinusoid freq_hz={sine.freq_hz} must be below the Nyquist frequency {nyquist_hz:g} Hz of dt_ms={spec.dt_ms}")
 
 
-def initial_state(circuit, model, initial):
-    """Initial state (4, P) for nmm2 or (2, P) for nmm1.
-
-    Default: synapses at rest (s = z = 0) and, for NMM2, (r, v) on the uncoupled frozen-input
-    fixed point r = Phi(eta_bar + I), v = v*(r) (M3), so both models start from one state.
-    'fixed_point' starts on the lowest-rate fixed point (s = r*).
-    """
-    P = circuit.n_populations
-    nv = 4 if model == "nmm2" else 2
-    if initial is None or (isinstance(initial, str) and initial == "fixed_point"):
-        if initial is None:
-            r = _uncoupled_rates(circuit)
-            s = np.zeros(P)
-        else:
-            from .fixed_points import find_fixed_points
-
-            r = find_fixed_points(circuit)[0]
-            s = r.copy()
-        if model == "nmm1":
-            return np.stack([s, np.zeros(P)])
-        v = np.array([v_star_qif(rk, p.delta, p.tau_m) for rk, p in zip(r, circuit.populations)])
-        return np.stack([r, v, s, np.zeros(P)])
-    if isinstance(initial, str):
-        raise ValueError(f"initial must be None, 'fixed_point' or an array of shape ({nv}, {P}), got {initial!r}")
-    y = np.asarray(initial, dtype=float)
-    if y.shape != (nv, P) or not np.all(np.isfinite(y)):
-        names = "(r kHz, v, s kHz, z kHz)" if model == "nmm2" else "(s kHz, z kHz)"
-        raise ValueError(f"initial for {model} must be a finite array of shape ({nv}, {P}) = {names} x populations, got shape {y.shape}")
-    if model == "nmm2" and np.any(y[0] < 0):
-        raise ValueError(f"initial rates r must be >= 0, got {y[0].tolist()}")
-    return y
-
-
-def _uncoupled_rates(circuit):
-    """T_k(eta_bar_k + I_k) in kHz: each population's rate without recurrent input."""
-    x = circuit.vector("eta_bar") + circuit.vector("I")
-    return rates_many(*circuit.transfer_parameters(), x[None, :])[0]
+def initial_state(circuit, model, initial=None):
+    """Initial state (n_state, P) of ``model`` (see :meth:`stimsim.models.Model.initial_state`)."""
+    return _models.get(model).initial_state(circuit, initial)
 
 
 def _pad_lanes(arr, B, L):
@@ -186,19 +146,8 @@ def _pad_lanes(arr, B, L):
     return np.ascontiguousarray(np.moveaxis(arr, -2, 0))
 
 
-def _parameters(circuits, model):
-    """Per-set parameter array (n_par, P, B) in the order the kernel expects."""
-    if model == "nmm2":
-        cols = [[c.vector(n) for c in circuits] for n in ("tau_m", "tau_s", "delta", "eta_bar")]
-    else:
-        tps = [c.transfer_parameters()[1:] for c in circuits]
-        cols = [[c.vector("tau_s") for c in circuits], [c.vector("eta_bar") for c in circuits],
-                [t[0] for t in tps], [t[1] for t in tps], [t[2] for t in tps]]
-    return np.stack([np.stack(col, axis=-1) for col in cols])
-
-
 def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
-    """Integrate B circuits; return (states (n_rec, 4, P, B), status (B,), wall seconds).
+    """Integrate B circuits; return (states (n_rec, n_recorded, P, B), status (B,), wall seconds).
 
     ``inputs`` is a list (one per circuit) of (SampledInput or None, SinusoidInput or None),
     already validated; all sampled inputs share dt and length, or there is one shared input.
@@ -206,9 +155,9 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     B = len(circuits)
     P = circuits[0].n_populations
     L = 1 if B == 1 else lanes
-    mod = kernels.MODELS[spec.model]
+    model = spec.model
     y0 = _pad_lanes(np.stack(initials, axis=-1), B, L)
-    par = _pad_lanes(_parameters(circuits, spec.model), B, L)
+    par = _pad_lanes(model.kernel_parameters(circuits), B, L)
     K = _pad_lanes(np.stack([c.effective_coupling for c in circuits], axis=-1), B, L)
     const = _pad_lanes(np.stack([c.vector("I") for c in circuits], axis=-1), B, L)
     nb = y0.shape[0]
@@ -233,19 +182,16 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     phase = np.array([w.phase_rad if w is not None else 0.0 for w in sines])
     amp, omega, phase = _pad_lanes(amp, B, L), _pad_lanes(omega, B, L), _pad_lanes(phase, B, L)
 
-    out = np.empty((spec.n_records, nb, 4, P, L))
+    nv = model.n_recorded
+    out = np.empty((spec.n_records, nb, nv, P, L))
     status = np.full((nb, L), -1, dtype=np.int64)
-    method = kernels.METHODS[spec.method]
-    args = (y0, par)
-    if spec.model == "nmm1":
-        args = args + (circuits[0].transfer_parameters()[0],)
-    # a single block runs on the calling thread: handing it to a worker only adds contention
-    entry = mod.integrate_serial if nb == 1 else mod.integrate
     t0 = time.perf_counter()
-    entry(*args, K, const, series, shared, stride, amp, omega, phase, has_series, has_sin,
-                  spec.dt_ms, spec.n_steps, spec.record_every, CHECK_EVERY, method, out, status)
+    # a single block runs on the calling thread: handing it to a worker only adds contention
+    model.run_kernel(nb > 1, circuits[0], y0, par, K, const, series, shared, stride, amp, omega, phase,
+                     has_series, has_sin, spec.dt_ms, spec.n_steps, spec.record_every, CHECK_EVERY,
+                     INTEGRATORS[spec.integrator], out, status)
     wall = time.perf_counter() - t0
-    states = np.moveaxis(out, 1, -2).reshape(spec.n_records, 4, P, nb * L)[..., :B]
+    states = np.moveaxis(out, 1, -2).reshape(spec.n_records, nv, P, nb * L)[..., :B]
     return states, status.reshape(-1)[:B], wall
 
 
@@ -261,19 +207,20 @@ def _raise_if_diverged(status, states, spec, circuits, raise_error=True):
         pops = [circuits[b].names[k] for k in range(last.shape[1]) if not np.all(np.isfinite(last[:, k]))]
         which = f" (set {b} of {len(circuits)})" if len(circuits) > 1 else ""
         raise SimulationDiverged(
-            f"{spec.model} trajectory{which} became non-finite between t = {t_lo:g} and {t_hi:g} ms "
+            f"{spec.model.name} trajectory{which} became non-finite between t = {t_lo:g} and {t_hi:g} ms "
             f"in population(s) {pops or circuits[b].names}; reduce dt_ms (now {spec.dt_ms}) or check the parameters")
     return bad
 
 
 def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, record_every=1,
-             method="rk4", initial=None, input_dt_ms=None):
-    """Integrate one circuit under NMM2 (exact, M2) or NMM1 (heuristic, M4).
+             integrator="rk4", initial=None, input_dt_ms=None):
+    """Integrate one circuit under a model: NMM2 (exact, M2), NMM1 (heuristic, M4), or any registered one.
 
     Parameters
     ----------
     circuit : Circuit
-    model : {'nmm2', 'nmm1'}
+    model : str or Model
+        A registered model name (``stimsim.models.available()``: 'nmm2', 'nmm1') or object.
     duration_ms, dt_ms : float
         Simulated time and fixed step, ms. dt must be <= 0.1 x the fastest tau.
     input : None, array_like, SampledInput, SinusoidInput or list of them
@@ -282,14 +229,16 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
         ``dt_ms``) from t = 0 and linearly interpolated onto the RK4 stage grid.
     record_every : int
         Keep every n-th step (and t = 0).
-    method : {'rk4', 'heun'}
-    initial : None, 'fixed_point' or array
-        See :func:`initial_state`.
+    integrator : {'rk4', 'heun'}
+        Fixed-step explicit Runge-Kutta scheme.
+    initial : None, 'fixed_point' or array (n_state, P)
+        See :meth:`stimsim.models.Model.initial_state`.
 
     Returns
     -------
     SimulationResult
-        ``.to_frame()`` gives a tidy table (time_ms, model, population, rate_hz, v, s_hz, z_hz).
+        ``.to_frame()`` gives a tidy table (time_ms, model, population and one column per
+        recorded variable of the model, e.g. rate_hz, v, s_hz, z_hz).
 
     Raises
     ------
@@ -297,10 +246,19 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
         On bad arguments, before anything is compiled or run.
     SimulationDiverged
         If the trajectory becomes non-finite (with the time window and population).
+
+    Examples
+    --------
+    >>> import stimsim
+    >>> res = stimsim.simulate(stimsim.preset("pyramidal"), "nmm2", duration_ms=20.0, dt_ms=0.05)
+    >>> res.rate_hz.shape
+    (401, 1)
+    >>> list(res.to_frame().columns)
+    ['time_ms', 'model', 'population', 'rate_hz', 'v', 's_hz', 'z_hz']
     """
     if not isinstance(circuit, Circuit):
         raise ValueError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
-    spec = check_run([circuit], model, duration_ms, dt_ms, record_every, method)
+    spec = check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
     check_output_size(spec, circuit.n_populations, 1)
     sampled, sine = split_input(as_input(input, input_dt_ms, dt_ms))
     P = circuit.n_populations
@@ -308,14 +266,14 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
         check_sampled(sampled, P, spec)
     if sine is not None:
         check_sinusoid(sine, P, spec)
-    y0 = initial_state(circuit, model, initial)
+    y0 = spec.model.initial_state(circuit, initial)
     states, status, wall = run_kernel([circuit], spec, [(sampled, sine)], [y0])
     _raise_if_diverged(status, states, spec, [circuit])
     return SimulationResult(circuit=circuit, spec=spec, states=states[..., 0], wall_time_s=wall)
 
 
 def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None,
-                   inputs=None, record_every=1, method="rk4", initial=None, on_divergence="raise", lanes=LANES):
+                   inputs=None, record_every=1, integrator="rk4", initial=None, on_divergence="raise", lanes=LANES):
     """Integrate many circuits of one structure at once (threads over blocks, SIMD over sets).
 
     Parameters
@@ -341,7 +299,7 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
         raise unknown_name_error("on_divergence", on_divergence, ("raise", "nan"))
     lanes = check_positive_int("lanes", lanes)
     check_same_structure(circuits)
-    spec = check_run(circuits, model, duration_ms, dt_ms, record_every, method)
+    spec = check_run(circuits, model, duration_ms, dt_ms, record_every, integrator)
     B, P = len(circuits), circuits[0].n_populations
     check_output_size(spec, P, B)
     if inputs is not None and input is not None:
@@ -365,49 +323,67 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     if isinstance(initial, (list, tuple)):
         if len(initial) != B:
             raise ValueError(f"initial has {len(initial)} entries for {B} circuits")
-        y0 = [initial_state(c, model, i) for c, i in zip(circuits, initial)]
+        y0 = [spec.model.initial_state(c, i) for c, i in zip(circuits, initial)]
     else:
-        y0 = [initial_state(c, model, initial) for c in circuits]
+        y0 = [spec.model.initial_state(c, initial) for c in circuits]
     states, status, wall = run_kernel(circuits, spec, per_set, y0, lanes=lanes)
     bad = _raise_if_diverged(status, states, spec, circuits, on_divergence == "raise")
     return BatchResult(circuits=circuits, spec=spec, states=states, wall_time_s=wall, diverged=bad)
 
 
-def prepare_kernels(models=MODELS, notify=None, after_s=2.0):
-    """Compile or load the kernels of ``models`` before a run; if that takes longer than
-    ``after_s`` seconds (a first compile), call ``notify(message)`` once so a user is not left waiting
-    in silence. Returns :func:`warmup`'s timings."""
+def prepare_kernels(models, parallel=(False,), integrators=("rk4",), notify=None, after_s=2.0):
+    """Compile (or load from numba's cache) exactly the entry points a run will use.
+
+    Parameters
+    ----------
+    models : sequence of str or Model
+    parallel : sequence of bool
+        Which entry points: False = one block on the calling thread (single runs), True = threaded
+        over blocks (batches of more than one block of lanes).
+    integrators : sequence of {'rk4', 'heun'}
+    notify : callable, optional
+        Called once with a message if this takes longer than ``after_s`` seconds (a first compile),
+        so a user is not left waiting in silence.
+
+    Returns
+    -------
+    dict
+        {(model name, 'threaded' | 'serial', integrator): seconds}.
+    """
     import threading
 
     timer = None
     if notify is not None:
         timer = threading.Timer(after_s, notify, args=(
-            "compiling the numba kernels (once after an install or update; about 1.5 minutes on 2 cores) ...",))
+            "compiling the numba kernels this run needs (once after an install or update) ...",))
         timer.daemon = True
         timer.start()
     try:
-        return warmup(models=tuple(models))
+        return warmup(models=models, parallel=parallel, integrators=integrators)
     finally:
         if timer is not None:
             timer.cancel()
 
 
-def warmup(models=MODELS, methods=("rk4",)):
-    """Compile (or load from cache) the kernels; return {(model, method): seconds}.
+def warmup(models=None, parallel=(False, True), integrators=("rk4",)):
+    """Compile (or load from cache) kernel entry points; return {(model, entry, integrator): seconds}.
 
     The first call in a fresh install compiles and writes numba's cache; later processes load it.
+    ``models`` defaults to every registered model.
     """
-    from .circuit import Circuit as _C
-
+    ms = _models.resolve(_models.available() if models is None else models)
     times = {}
-    c = _C.single(J=1.0, tau_m=10.0, tau_s=5.0)
-    for model in models:
-        for method in methods:
-            t0 = time.perf_counter()
-            simulate(c, model=model, duration_ms=1.0, dt_ms=0.1, method=method)
-            # more sets than one block of lanes, so that the threaded entry point is built too
-            n = LANES + 1
-            simulate_batch([c] * n, model=model, duration_ms=1.0, dt_ms=0.1, method=method,
-                           inputs=[SinusoidInput(0.1, 10.0 + i) for i in range(n)])
-            times[(model, method)] = time.perf_counter() - t0
+    c = Circuit.single(J=1.0, tau_m=10.0, tau_s=5.0)
+    for model in ms:
+        for integrator in integrators:
+            for par in parallel:
+                t0 = time.perf_counter()
+                if par:
+                    # more sets than one block of lanes, so that the threaded entry point runs
+                    n = LANES + 1
+                    simulate_batch([c] * n, model=model, duration_ms=1.0, dt_ms=0.1, integrator=integrator,
+                                   inputs=[SinusoidInput(0.1, 10.0 + i) for i in range(n)])
+                else:
+                    simulate(c, model=model, duration_ms=1.0, dt_ms=0.1, integrator=integrator)
+                times[(model.name, "threaded" if par else "serial", integrator)] = time.perf_counter() - t0
     return times

@@ -16,7 +16,7 @@ model x parameter set x frequency x amplitude (x method). Column names carry uni
 
 The lock-in runs every (parameter set, frequency, amplitude) of a model as one batch through
 :func:`stimsim.simulate_batch` (in memory-bounded chunks), from the fixed point, discarding a
-settle time derived from the slowest decay rate of the linearisation (stimulation-notes §3.1).
+settle time derived from the slowest decay rate of the linearisation (models.md M8).
 """
 from __future__ import annotations
 
@@ -27,21 +27,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..simulate import simulate_batch
+from .. import models as _models
+from .._simulate import simulate_batch
 from ..circuit import Circuit
 from ..coupling import FieldCoupling
 from ..drive import SinusoidInput
 from ..errors import check_positive, check_positive_int, unknown_name_error
-from ..fixed_points import find_fixed_points
-from ..transfer import v_star_qif
-from ..units import MS_PER_S, khz_to_hz
-from .linear import MODELS, OUTPUTS, state_space
-from .lockin import lockin_many
+from ..dynamics import find_fixed_points
+from ..units import MS_PER_S
+from ._linear import OUTPUTS, state_space
+from ._settings import Drive, LockinGrid, Readout, as_setting
+from ._lockin import lockin_many
 
 METHODS = ("linear", "lockin", "both")
-DRIVE_UNITS = ("field", "current")
-#: suffix of drive amplitudes in column names
-DRIVE_SUFFIX = {"field": "v_per_m", "current": "unit"}
+#: recorded variable of each output
+_OUTPUT_VARIABLE = {"rate": "r", "v": "v"}
 #: settle time = SETTLE_DECAYS / |Re lambda| of the least damped mode (e^-8 ~ 3e-4 of the transient left)
 SETTLE_DECAYS = 8.0
 #: cap on the automatic settle time, ms (weakly damped / unstable points)
@@ -54,44 +54,12 @@ SAMPLES_PER_PERIOD = 24
 CHUNK_BYTES = 200e6
 
 
-def output_suffix(circuit, population, output):
-    """Unit suffix of an output: 'hz' (rate), 'qif' (QIF mean voltage) or 'mv' (sigmoid input)."""
-    if output == "rate":
-        return "hz"
-    return "qif" if circuit.populations[circuit.index(population)].is_qif else "mv"
-
-
-def column_names(circuit, population, output, drive_unit):
+def column_names(drive, readout, circuit):
     """Names of the unit-carrying columns for this output and drive."""
-    o, d = output_suffix(circuit, population, output), DRIVE_SUFFIX[drive_unit]
+    o, d = readout.suffix(circuit), drive.suffix
     return dict(amplitude=f"amplitude_{d}", gain=f"gain_{o}_per_{d}", response=f"response_{o}",
                 mean_shift=f"mean_shift_{o}", harmonic2=f"harmonic2_{o}", harmonic3=f"harmonic3_{o}",
                 baseline=f"baseline_{o}")
-
-
-def drive_gains(circuit, drive_unit="current", coupling=None, input_populations=None):
-    """Model input units per drive unit received by each population, (P,).
-
-    ``drive_unit='field'``: ``coupling.gains(circuit)`` (M6; default :class:`FieldCoupling`);
-    ``'current'``: 1. Populations not in ``input_populations`` (default: all) get 0.
-    """
-    if drive_unit not in DRIVE_UNITS:
-        raise unknown_name_error("drive_unit", drive_unit, DRIVE_UNITS)
-    P = circuit.n_populations
-    if drive_unit == "field":
-        gains = (coupling or FieldCoupling()).gains(circuit)
-    else:
-        gains = np.ones(P)
-    if input_populations is not None:
-        if isinstance(input_populations, str):
-            input_populations = [input_populations]
-        mask = np.zeros(P)
-        for name in input_populations:
-            mask[circuit.index(name)] = 1.0
-        gains = gains * mask
-    if not np.any(gains != 0):
-        raise ValueError(f"the drive reaches no population (input_populations={input_populations}, gains {gains.tolist()})")
-    return np.asarray(gains, dtype=float)
 
 
 def check_freqs(freqs_hz, name="freqs_hz"):
@@ -128,12 +96,10 @@ def _as_cases(circuit, labels):
 
 
 def _check_models(model, circuit):
-    models = (model,) if isinstance(model, str) else tuple(model)
+    """Model objects from names/objects, each checked to describe ``circuit``."""
+    models = _models.resolve(model)
     for m in models:
-        if m not in MODELS:
-            raise unknown_name_error("model", m, MODELS)
-    if "nmm2" in models and not circuit.all_qif:
-        raise ValueError(f"model 'nmm2' exists only for QIF populations; circuit {circuit.name!r} has sigmoid populations (use model='nmm1')")
+        m.check_supports(circuit)
     return models
 
 
@@ -151,33 +117,30 @@ class LockinSettings:
         return self.settle_ms + self.measure_ms
 
 
-def lockin_settings(spaces, freqs_hz, dt_ms, settle_ms=None, measure_cycles=3.0, min_measure_ms=200.0,
-                    min_settle_ms=0.0, record_every=None, n_harmonics=3):
-    """Choose settle, measure window and recording stride (see module docstring).
+def lockin_settings(spaces, freqs_hz, grid, n_harmonics=3):
+    """Choose settle, measure window and recording stride from a :class:`LockinGrid`.
 
-    Settle: ``SETTLE_DECAYS / |Re lambda|`` of the least damped mode over all state spaces (at
-    least ``min_settle_ms``, at most ``MAX_SETTLE_MS``) unless given. Measure: ``measure_cycles``
-    cycles of the lowest frequency, at least ``min_measure_ms``. Stride: >= SAMPLES_PER_PERIOD
-    (and 4 per period of the highest harmonic) samples per period of the highest frequency.
+    Settle: ``SETTLE_DECAYS / |Re lambda|`` of the least damped mode over all stable state spaces
+    (at least ``grid.min_settle_ms``, at most ``MAX_SETTLE_MS``) unless ``grid.settle_ms`` is
+    given. Measure: ``grid.measure_cycles`` cycles of the lowest frequency, at least
+    ``grid.min_measure_ms``. Stride: >= SAMPLES_PER_PERIOD (and 4 per period of the highest
+    harmonic) samples per period of the highest frequency.
     """
-    dt_ms = check_positive("dt_ms", dt_ms, "ms")
+    dt_ms = grid.dt_ms
     nyquist_hz = MS_PER_S / (2 * dt_ms)
     if np.max(freqs_hz) >= nyquist_hz:
         raise ValueError(f"freqs_hz up to {np.max(freqs_hz):g} Hz must stay below the Nyquist frequency {nyquist_hz:g} Hz of dt_ms={dt_ms}")
+    settle_ms = grid.settle_ms
     if settle_ms is None:
         # unstable fixed points (rows flagged stable=False) have no decay time: they do not set the settle
         decays = [s.slowest_decay_ms for s in spaces if s.stable]
         decay = max(decays) if decays else UNSTABLE_SETTLE_MS / SETTLE_DECAYS
-        settle_ms = min(MAX_SETTLE_MS, max(min_settle_ms, SETTLE_DECAYS * decay))
-    else:
-        settle_ms = float(settle_ms)
-        if not settle_ms >= 0:
-            raise ValueError(f"settle_ms must be >= 0 ms, got {settle_ms!r}")
-    measure_ms = max(float(min_measure_ms), float(measure_cycles) * MS_PER_S / float(np.min(freqs_hz)))
+        settle_ms = min(MAX_SETTLE_MS, max(grid.min_settle_ms, SETTLE_DECAYS * decay))
+    measure_ms = max(float(grid.min_measure_ms), float(grid.measure_cycles) * MS_PER_S / float(np.min(freqs_hz)))
+    record_every = grid.record_every
     if record_every is None:
         per = max(SAMPLES_PER_PERIOD, 4 * n_harmonics)
         record_every = max(1, int(MS_PER_S / (np.max(freqs_hz) * per) // dt_ms))
-    record_every = check_positive_int("record_every", record_every)
     if dt_ms * record_every * np.max(freqs_hz) > MS_PER_S / 4:
         raise ValueError(f"record_every={record_every} records every {dt_ms * record_every:g} ms, fewer than 4 samples "
                          f"per period of {np.max(freqs_hz):g} Hz; lower record_every (or leave it to the default)")
@@ -186,15 +149,6 @@ def lockin_settings(spaces, freqs_hz, dt_ms, settle_ms=None, measure_cycles=3.0,
     settle_ms = math.ceil(settle_ms / step - 1e-9) * step
     measure_ms = math.ceil(measure_ms / step - 1e-9) * step
     return LockinSettings(dt_ms, settle_ms, measure_ms, record_every)
-
-
-def _initial(circuit, model, rates_khz):
-    """State array on the fixed point (s = r, z = 0; NMM2 v = v*(r), M3)."""
-    r = np.asarray(rates_khz, dtype=float)
-    if model == "nmm1":
-        return np.stack([r, np.zeros_like(r)])
-    v = np.array([v_star_qif(rk, p.delta, p.tau_m) for rk, p in zip(r, circuit.populations)])
-    return np.stack([r, v, r, np.zeros_like(r)])
 
 
 def _chunks(n, size):
@@ -231,7 +185,8 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
     idx = np.stack([ci, fi, ai], axis=1)
     P = circuits[0].n_populations
     n_rec = int(round(settings.duration_ms / settings.dt_ms)) // settings.record_every + 1
-    per_set = n_rec * 4 * P * 8
+    model = _models.get(model)
+    per_set = n_rec * model.n_recorded * P * 8
     size = max(16, int(CHUNK_BYTES // per_set) // 16 * 16)
     B = len(idx)
     res = {k: np.full(B, np.nan) for k in ("response", "phase_rad", "mean", "harmonic2", "harmonic3")}
@@ -246,15 +201,15 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
         inputs = [SinusoidInput(amplitudes[a] * gains[i], float(freqs_hz[f])) for i, f, a in sets]
         y0 = [initials[i] for i, _, _ in sets]
         br = simulate_batch(cs, model=model, duration_ms=settings.duration_ms, dt_ms=settings.dt_ms,
-                            inputs=inputs, record_every=settings.record_every, method=integrator,
+                            inputs=inputs, record_every=settings.record_every, integrator=integrator,
                             initial=y0, on_divergence="nan")
         wall += br.wall_time_s
-        var = 0 if output == "rate" else 1
+        var = model.recorded_index(_OUTPUT_VARIABLE[output])
         sig = br.states[first:, var, out_index, :] * scale
         ok = np.all(np.isfinite(sig), axis=0)
         if not np.any(ok):
             continue
-        li = lockin_many(sig[:, ok], rec_dt, freqs_hz[sets[ok, 1]], t0_ms=first * rec_dt,
+        li = lockin_many(sig[:, ok].T, rec_dt, freqs_hz[sets[ok, 1]], t0_ms=first * rec_dt,
                          n_harmonics=max(3, n_harmonics))
         pos = np.ravel_multi_index(tuple(sets[ok].T), (nc, nf, na))
         res["response"][pos] = li.amplitude
@@ -275,18 +230,16 @@ def _wrap_deg(phase_rad):
 
 
 def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="linear", amplitude=None,
-                       drive_unit="current", coupling=None, input_populations=None, output_population=None,
-                       output="rate", dt_ms=0.05, settle_ms=None, min_settle_ms=0.0, measure_cycles=3.0,
-                       min_measure_ms=200.0, record_every=None, integrator="rk4", fixed_point="stable",
-                       labels=None, progress=False, return_info=False):
+                       drive=None, readout=None, lockin=None, fixed_point="stable", labels=None,
+                       progress=False, return_info=False):
     """Gain and phase of the response to a sinusoidal drive, per frequency (models.md M8).
 
     Parameters
     ----------
     circuit : Circuit or sequence of Circuit
         One circuit, or several of one structure (parameter sets to compare, e.g. several J).
-    model : str or sequence of {'nmm2', 'nmm1'}
-        Default both, side by side.
+    model : model or sequence of models (names or objects)
+        Default NMM2 and NMM1, side by side.
     freqs_hz : array_like
         Drive frequencies, Hz (> 0); default 1..150 Hz in 1 Hz steps.
     method : {'linear', 'lockin', 'both'}
@@ -294,19 +247,13 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
     amplitude : float or sequence
         Zero-to-peak drive amplitude(s) for the lock-in, drive units (default 1e-3 in model units
         or 0.1 V/m).
-    drive_unit : {'current', 'field'}
-        'current': the drive is in model input units (QIF units) added to I(t); 'field': V/m,
-        converted with ``coupling`` (M6).
-    coupling : FieldCoupling, optional
-        For ``drive_unit='field'`` (default FieldCoupling()).
-    input_populations : str or list of str, optional
-        Populations receiving the drive (default all).
-    output_population : str, optional
-        Output population (default the first).
-    output : {'rate', 'v'}
-        Firing rate (Hz) or mean voltage.
-    dt_ms, settle_ms, min_settle_ms, measure_cycles, min_measure_ms, record_every, integrator
-        Lock-in time grid (see :func:`lockin_settings`); ``integrator`` is 'rk4' or 'heun'.
+    drive : Drive or dict, optional
+        How the drive reaches the circuit (unit 'current' or 'field', coupling, populations);
+        default ``Drive()``: a current in model input units into every population.
+    readout : Readout or dict, optional
+        Output population and variable ('rate' in Hz or 'v'); default the first population's rate.
+    lockin : LockinGrid or dict, optional
+        Time grid of the lock-in runs (dt_ms, settle, measure window, stride, integrator).
     fixed_point : 'stable' or int
         Fixed point to linearise about and to start the simulation from.
     labels : list of dict, optional
@@ -321,27 +268,43 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
     pandas.DataFrame (and dict if ``return_info``)
         Tidy table described in the module docstring, with columns ``model``, ``method``,
         ``population``, ``output``, the label columns, ``freq_hz``, ...
+
+    References
+    ----------
+    .. [1] K. J. Åström, R. M. Murray, *Feedback Systems*, Princeton University Press (2008),
+       ch. 9 (frequency response of a linearised system).
+
+    Examples
+    --------
+    >>> import stimsim
+    >>> t = stimsim.frequency_response(stimsim.preset("pyramidal"), freqs_hz=[10, 47])
+    >>> t.pivot(index="freq_hz", columns="model", values="gain_hz_per_unit").round(2)
+    model    nmm1   nmm2
+    freq_hz
+    10.0     3.01   3.13
+    47.0     2.64  18.48
     """
     cases = _as_cases(circuit, labels)
     first = cases[0][1]
     models = _check_models(model, first)
     if method not in METHODS:
         raise unknown_name_error("method", method, METHODS)
-    if output not in OUTPUTS:
-        raise unknown_name_error("output", output, OUTPUTS)
+    drive = as_setting(drive, Drive, "drive")
+    readout = as_setting(readout, Readout, "readout")
+    grid = as_setting(lockin, LockinGrid, "lockin")
+    output = readout.output
     freqs = check_freqs(np.arange(1.0, 151.0) if freqs_hz is None else freqs_hz)
     if amplitude is None:
-        amplitude = 0.1 if drive_unit == "field" else 1e-3
+        amplitude = 0.1 if drive.unit == "field" else 1e-3
     amps = check_amplitudes(amplitude)
-    pop = first.names[0] if output_population is None else output_population
+    pop = readout.population_of(first)
     k_out = first.index(pop)
-    gains = [drive_gains(c, drive_unit, coupling, input_populations) for _, c in cases]
-    cols = column_names(first, pop, output, drive_unit)
+    gains = [drive.gains(c) for _, c in cases]
+    cols = column_names(drive, readout, first)
     lockin_wanted = method in ("lockin", "both")
-    if lockin_wanted:
-        check_positive("dt_ms", dt_ms, "ms")
-        if np.max(freqs) >= MS_PER_S / (2 * dt_ms):
-            raise ValueError(f"freqs_hz up to {np.max(freqs):g} Hz must stay below the Nyquist frequency {MS_PER_S / (2 * dt_ms):g} Hz of dt_ms={dt_ms}")
+    if lockin_wanted and np.max(freqs) >= MS_PER_S / (2 * grid.dt_ms):
+        raise ValueError(f"freqs_hz up to {np.max(freqs):g} Hz must stay below the Nyquist frequency "
+                         f"{MS_PER_S / (2 * grid.dt_ms):g} Hz of dt_ms={grid.dt_ms}")
     frames, info = [], {"linear_s": 0.0, "lockin_wall_s": 0.0, "lockin_simulated_s": 0.0, "settings": {}}
     t0 = time.perf_counter()
     roots = [find_fixed_points(c) for _, c in cases]
@@ -350,21 +313,21 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
         t0 = time.perf_counter()
         spaces = [state_space(c, m, g, pop, output, fixed_point, rt) for (_, c), g, rt in zip(cases, gains, roots)]
         base = [_baseline(c, m, ss.rates_khz, k_out, output) for (_, c), ss in zip(cases, spaces)]
+        name = m.name
         if method in ("linear", "both"):
             for (lab, c), ss, b0 in zip(cases, spaces, base):
                 H = ss.transfer(freqs)
                 if not ss.stable:
                     H = np.full_like(H, np.nan)
-                frames.append(_frame(lab, m, "linear", pop, output, freqs, np.nan, np.abs(H), np.angle(H),
+                frames.append(_frame(lab, name, "linear", pop, output, freqs, np.nan, np.abs(H), np.angle(H),
                                      np.nan, 0.0, np.nan, np.nan, b0, ss, cols))
         info["linear_s"] += time.perf_counter() - t0
         if lockin_wanted:
-            st = lockin_settings(spaces, freqs, dt_ms, settle_ms, measure_cycles, min_measure_ms,
-                                 min_settle_ms, record_every)
-            info["settings"][m] = st
-            initials = [_initial(c, m, ss.rates_khz) for (_, c), ss in zip(cases, spaces)]
+            st = lockin_settings(spaces, freqs, grid)
+            info["settings"][name] = st
+            initials = [m.state_at_rates(c, ss.rates_khz) for (_, c), ss in zip(cases, spaces)]
             r = run_lockin([c for _, c in cases], m, freqs, amps, gains, k_out, output, st, initials,
-                           integrator, progress=progress, desc=f"lock-in {m}")
+                           grid.integrator, progress=progress, desc=f"lock-in {name}")
             info["lockin_wall_s"] += r["wall_s"]
             info["lockin_simulated_s"] += r["simulated_s"]
             for i, ((lab, c), ss, b0) in enumerate(zip(cases, spaces, base)):
@@ -372,7 +335,7 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
                     resp = r["response"][i, :, j]
                     with np.errstate(divide="ignore", invalid="ignore"):
                         gain = resp / a if a > 0 else np.full_like(resp, np.nan)
-                    frames.append(_frame(lab, m, "lockin", pop, output, freqs, a, gain, r["phase_rad"][i, :, j],
+                    frames.append(_frame(lab, name, "lockin", pop, output, freqs, a, gain, r["phase_rad"][i, :, j],
                                          resp, r["mean"][i, :, j] - b0, r["harmonic2"][i, :, j],
                                          r["harmonic3"][i, :, j], b0, ss, cols))
     table = pd.concat(frames, ignore_index=True)
@@ -380,14 +343,10 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
 
 
 def _baseline(circuit, model, rates_khz, k, output):
-    """Output at the fixed point: rate (Hz), QIF v*(r) (M3) or a sigmoid population's input x."""
-    if output == "rate":
-        return float(khz_to_hz(rates_khz[k]))
-    pop = circuit.populations[k]
-    if pop.is_qif:
-        return float(v_star_qif(rates_khz[k], pop.delta, pop.tau_m))
-    from ..fixed_points import total_input
-    return float(total_input(circuit, rates_khz)[k])
+    """Output at the fixed point in table units: the model's recorded rate (Hz) or v read-out."""
+    a = model.recorded_index(_OUTPUT_VARIABLE[output])
+    y = model.observe(circuit, model.state_at_rates(circuit, rates_khz))
+    return float(model.recorded_variables[a].to_column * y[a, k])
 
 
 def _frame(labels, model, method, pop, output, freqs, amp, gain, phase_rad, response, mean_shift,

@@ -1,4 +1,4 @@
-"""Power spectra of model outputs (stimulation-notes §3.7): Welch PSD, dominant frequency, band power.
+"""Power spectra of model outputs (Welch, IEEE Trans. Audio Electroacoust. 15, 70-73, 1967): Welch PSD, dominant frequency, band power.
 
 All functions take a signal sampled every ``dt_ms`` (ms) and return frequencies in Hz; PSDs are
 in signal units squared per Hz (``scaling='density'``).

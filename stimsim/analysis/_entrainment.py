@@ -1,4 +1,4 @@
-"""Entrainment of self-oscillating circuits by a sinusoidal drive: Arnold tongues (stimulation-notes §3.4, §3.5).
+"""Entrainment of self-oscillating circuits by a sinusoidal drive: Arnold tongues (Pikovsky, Rosenblum & Kurths, Synchronization, CUP 2001; Lachaux et al., Hum. Brain Mapp. 8, 194-208, 1999).
 
 Procedure
 ---------
@@ -41,7 +41,7 @@ A run is locked p:q when all of:
 3. ``plv >= plv_threshold`` (default 0.9);
 4. ``plv > plv_surrogate``.
 
-Only a self-sustained rhythm can be entrained (stimulation-notes §3.5): when the undriven reference
+Only a self-sustained rhythm can be entrained (Pikovsky et al. 2001, ch. 3): when the undriven reference
 does not oscillate (a damped focus, e.g. NMM1 interneurons, M7.1) the response to the drive is a
 forced response, ``self_oscillating`` is False and ``locked``/``locked_1to1`` are False whatever
 the PLV.
@@ -61,13 +61,12 @@ import pandas as pd
 from scipy import signal as sps
 
 from ..drive import SinusoidInput
-from ..errors import check_positive, check_positive_int, unknown_name_error
-from ..simulate import initial_state, simulate_batch
+from ..errors import check_positive_int
+from .._simulate import simulate_batch
 from ..units import MS_PER_S
-from .linear import OUTPUTS
-from .response import (CHUNK_BYTES, DRIVE_SUFFIX, _as_cases, _check_models, check_amplitudes,
-                       check_freqs, drive_gains, output_suffix)
-from .spectra import dominant_frequency
+from ._settings import Drive, EntrainmentGrid, LockingCriterion, Readout, as_setting
+from ._response import CHUNK_BYTES, _as_cases, _check_models, check_amplitudes, check_freqs
+from ._spectra import dominant_frequency
 
 #: fraction of the measured window dropped at each end after zero-phase filtering
 EDGE_FRACTION = 0.1
@@ -176,35 +175,25 @@ def analyse_run(y, dt_ms, t0_ms, freq_hz, reference_phase, max_denominator, freq
     return out
 
 
-def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_unit="current", coupling=None,
-                input_populations=None, output_population=None, output="rate", dt_ms=0.05, settle_ms=500.0,
-                measure_ms=1000.0, record_every=None, integrator="rk4", max_denominator=4, freq_tol_hz=None,
-                plv_threshold=0.9, min_oscillation=0.01, segment_cycles=5.0, n_surrogates=200, seed=0,
-                labels=None, progress=False, return_info=False):
+def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=None, readout=None, grid=None,
+                criterion=None, labels=None, progress=False, return_info=False):
     """Arnold-tongue map: locking of a circuit's output to a drive over frequency x amplitude.
 
     Parameters
     ----------
     circuit : Circuit or sequence of Circuit
         Self-oscillating circuit(s) (e.g. ``preset('interneurons')`` under NMM2).
-    model : str or sequence of {'nmm2', 'nmm1'}
+    model : model or sequence of models (names or objects)
     freqs_hz : array_like
         Drive frequencies, Hz (> 0).
     amplitudes : array_like
         Zero-to-peak drive amplitudes, drive units (>= 0; include 0 for the undriven row).
-    drive_unit, coupling, input_populations, output_population, output
-        As in :func:`stimsim.analysis.response.frequency_response`.
-    dt_ms : float
-        Integration step, ms.
-    settle_ms, measure_ms : float
-        Discarded locking transient and analysed window, ms (see the module docstring).
-    record_every : int, optional
-        Default: >= 24 samples per period of the fastest of the drive and the natural rhythm.
-    integrator : {'rk4', 'heun'}
-    max_denominator : int
-        Largest p and q of the p:q ratios considered.
-    freq_tol_hz, plv_threshold, min_oscillation, segment_cycles, n_surrogates, seed
-        Locking criterion and surrogate (module docstring).
+    drive, readout : Drive, Readout or dict, optional
+        As in :func:`stimsim.frequency_response`.
+    grid : EntrainmentGrid or dict, optional
+        Step, warm-up/settle and analysed window (ms), recording stride, integrator.
+    criterion : LockingCriterion or dict, optional
+        p:q ratios considered, PLV threshold, frequency tolerance and the surrogate (module docstring).
     labels : list of dict, optional
         Columns identifying each circuit.
     progress : bool
@@ -221,46 +210,63 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_uni
         output/drive frequency ~ p/q), ``ratio_p``, ``ratio_q``, ``plv``, ``plv_1to1``,
         ``plv_surrogate``, ``plv_undriven``, ``oscillating`` (this run), ``self_oscillating`` (the
         undriven reference), ``locked``, ``locked_1to1``.
+
+    References
+    ----------
+    .. [1] A. Pikovsky, M. Rosenblum, J. Kurths, *Synchronization: A Universal Concept in Nonlinear
+       Sciences*, Cambridge University Press (2001) (phase locking, Arnold tongues).
+    .. [2] J.-P. Lachaux, E. Rodriguez, J. Martinerie, F. J. Varela, "Measuring phase synchrony in
+       brain signals", Hum. Brain Mapp. 8, 194-208 (1999) (phase-locking value).
+
+    Examples
+    --------
+    >>> import stimsim
+    >>> t = stimsim.entrainment(stimsim.preset("interneurons"), freqs_hz=[129.0], amplitudes=[0.0, 2.0],
+    ...                         grid=dict(settle_ms=300.0, measure_ms=600.0))
+    >>> t[["amplitude_unit", "locked_1to1"]].to_string(index=False).split()
+    ['amplitude_unit', 'locked_1to1', '0.0', 'False', '2.0', 'True']
     """
     from tqdm.auto import tqdm
 
     cases = _as_cases(circuit, labels)
     first = cases[0][1]
     models = _check_models(model, first)
-    if output not in OUTPUTS:
-        raise unknown_name_error("output", output, OUTPUTS)
+    drive = as_setting(drive, Drive, "drive")
+    readout = as_setting(readout, Readout, "readout")
+    grid = as_setting(grid, EntrainmentGrid, "grid")
+    criterion = as_setting(criterion, LockingCriterion, "criterion")
+    output = readout.output
+    dt_ms, settle_ms, measure_ms = grid.dt_ms, grid.settle_ms, grid.measure_ms
+    record_every, integrator = grid.record_every, grid.integrator
+    max_denominator, freq_tol_hz = criterion.max_denominator, criterion.freq_tol_hz
+    plv_threshold, min_oscillation = criterion.plv_threshold, criterion.min_oscillation
+    segment_cycles, n_surrogates, seed = criterion.segment_cycles, criterion.n_surrogates, criterion.seed
     freqs = check_freqs(np.linspace(5.0, 150.0, 30) if freqs_hz is None else freqs_hz)
     amps = check_amplitudes([0.0, 1.0] if amplitudes is None else amplitudes, "amplitudes")
-    dt_ms = check_positive("dt_ms", dt_ms, "ms")
-    settle_ms = check_positive("settle_ms", settle_ms, "ms")
-    measure_ms = check_positive("measure_ms", measure_ms, "ms")
-    max_denominator = check_positive_int("max_denominator", max_denominator)
-    if not 0 < plv_threshold <= 1:
-        raise ValueError(f"plv_threshold must be in (0, 1], got {plv_threshold!r}")
     nyq = MS_PER_S / (2 * dt_ms)
     if np.max(freqs) >= nyq:
         raise ValueError(f"freqs_hz up to {np.max(freqs):g} Hz must stay below the Nyquist frequency {nyq:g} Hz of dt_ms={dt_ms}")
     if measure_ms * np.min(freqs) / MS_PER_S < 4 * segment_cycles:
         raise ValueError(f"measure_ms={measure_ms} holds fewer than {4 * segment_cycles:g} cycles of the lowest "
                          f"drive frequency {np.min(freqs):g} Hz; lengthen it (or lower segment_cycles)")
-    pop = first.names[0] if output_population is None else output_population
+    pop = readout.population_of(first)
     k_out = first.index(pop)
-    gains = [drive_gains(c, drive_unit, coupling, input_populations) for _, c in cases]
-    amp_col = f"amplitude_{DRIVE_SUFFIX[drive_unit]}"
-    suffix = output_suffix(first, pop, output)
-    var = 0 if output == "rate" else 1
+    gains = [drive.gains(c) for _, c in cases]
+    amp_col = f"amplitude_{drive.suffix}"
+    suffix = readout.suffix(first)
     scale = MS_PER_S if output == "rate" else 1.0
     rng = np.random.default_rng(seed)
     rows, info = [], {"wall_s": 0.0, "simulated_s": 0.0, "analysis_s": 0.0}
     circuits = [c for _, c in cases]
     for m in models:
         # 1. warm-up onto the attractor (recorded densely enough to estimate the natural frequency)
+        var = m.recorded_index("r" if output == "rate" else "v")
         warm = simulate_batch(circuits, model=m, duration_ms=settle_ms, dt_ms=dt_ms,
-                              record_every=max(1, int(round(settle_ms / dt_ms)) // 4), method=integrator,
-                              initial=[initial_state(c, m, None) for c in circuits], on_divergence="nan")
+                              record_every=max(1, int(round(settle_ms / dt_ms)) // 4), integrator=integrator,
+                              initial=None, on_divergence="nan")
         info["wall_s"] += warm.wall_time_s
         info["simulated_s"] += len(circuits) * settle_ms / MS_PER_S
-        y0 = [np.nan_to_num(warm.states[-1, :(4 if m == "nmm2" else 2), :, b]) for b in range(len(circuits))]
+        y0 = [np.nan_to_num(m.state_from_recorded(warm.states[-1, :, :, b])) for b in range(len(circuits))]
         # 2. one batch: references first, then circuit x frequency x amplitude (amplitude 0 reuses the reference)
         driven = [(i, fi, ai) for i in range(len(cases)) for fi in range(len(freqs))
                   for ai in range(len(amps)) if amps[ai] > 0]
@@ -274,14 +280,14 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_uni
         duration = math.ceil((settle_ms + measure_ms) / rec_dt - 1e-9) * rec_dt
         first_rec = int(round(math.ceil(settle_ms / rec_dt - 1e-9)))
         n_rec = int(round(duration / dt_ms)) // rec + 1
-        size = max(16, int(CHUNK_BYTES // (n_rec * 4 * first.n_populations * 8)) // 16 * 16)
+        size = max(16, int(CHUNK_BYTES // (n_rec * m.n_recorded * first.n_populations * 8)) // 16 * 16)
         signals = {}
         chunks = [runs[i:i + size] for i in range(0, len(runs), size)]
-        for chunk in tqdm(chunks, desc=f"entrainment {m}", disable=not progress or len(chunks) < 2, leave=False):
+        for chunk in tqdm(chunks, desc=f"entrainment {m.name}", disable=not progress or len(chunks) < 2, leave=False):
             inputs = [None if fi is None else SinusoidInput(amps[ai] * gains[i], float(freqs[fi]))
                       for i, fi, ai in chunk]
             br = simulate_batch([circuits[i] for i, _, _ in chunk], model=m, duration_ms=duration, dt_ms=dt_ms,
-                                inputs=inputs, record_every=rec, method=integrator,
+                                inputs=inputs, record_every=rec, integrator=integrator,
                                 initial=[y0[i] for i, _, _ in chunk], on_divergence="nan")
             info["wall_s"] += br.wall_time_s
             info["simulated_s"] += len(chunk) * duration / MS_PER_S
@@ -290,7 +296,7 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_uni
         # 3. analysis
         t_an = time.perf_counter()
         t0 = first_rec * rec_dt
-        bar = tqdm(total=len(cases) * len(freqs) * len(amps), desc=f"PLV analysis {m}", disable=not progress, leave=False)
+        bar = tqdm(total=len(cases) * len(freqs) * len(amps), desc=f"PLV analysis {m.name}", disable=not progress, leave=False)
         for i, (lab, c) in enumerate(cases):
             ref = signals[(i, None, None)]
             osc_ref = np.all(np.isfinite(ref)) and np.ptp(ref) > min_oscillation * max(np.mean(np.abs(ref)), 1e-300)
@@ -317,7 +323,7 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive_uni
                         res = analyse_run(ref, rec_dt, t0, f, "self", max_denominator, freq_tol_hz,
                                           plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
                                           f_dom=f_nat if osc_ref else None)
-                    row = {"model": m, "population": pop, "output": output}
+                    row = {"model": m.name, "population": pop, "output": output}
                     row.update(lab)
                     row.update({"freq_hz": f, amp_col: a, "natural_freq_hz": f_nat, "detuning_hz": f - f_nat})
                     row.update(res)

@@ -1,4 +1,7 @@
-"""Figures of the analysis layer (seaborn, headless): tables in, figures out.
+"""Figures of the analysis layer (seaborn): tables in, figures out.
+
+Each function returns a :class:`matplotlib.figure.Figure` made without pyplot under a temporary
+seaborn style (:func:`stimsim.plots.themed`): no backend is selected and no rcParam changes.
 
 - :func:`resonance_curves`: gain and phase against frequency, one column per model (NMM2 vs NMM1),
   one line per parameter set (linear theory as lines, lock-in as markers).
@@ -10,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import plots  # noqa: F401  (selects the Agg backend)
-import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import seaborn as sns
+
+from ..plots import subplots, themed
 
 
 _UNIT_WORDS = {"hz": "Hz", "v": "V", "m": "m", "unit": "unit", "qif": "QIF units", "mv": "mV"}
@@ -54,18 +57,18 @@ def _set_label(frame, params):
     return frame[params].apply(lambda r: ", ".join(f"{p}={r[p]:g}" for p in params), axis=1).to_numpy()
 
 
+@themed("whitegrid")
 def resonance_curves(table, params=()):
     """Gain and phase vs frequency, NMM1 vs NMM2 side by side, one line per parameter set.
 
     With several swept parameters, one line per value of the first (e.g. J) with the others at
     their middle value (stated in the title).
     """
-    sns.set_theme(style="whitegrid", context="notebook")
     params = list(params)
     sub, fixed = _fix_others(table, params, params[:1])
     gain = _col(table, "gain_")
     models = list(dict.fromkeys(sub["model"]))
-    fig, axes = plt.subplots(2, len(models), figsize=(5.2 * len(models), 6.5), sharex=True, squeeze=False)
+    fig, axes = subplots(2, len(models), figsize=(5.2 * len(models), 6.5), sharex=True)
     sub = sub.assign(parameter_set=_set_label(sub, params[:1]))
     palette = dict(zip(dict.fromkeys(sub["parameter_set"]), sns.color_palette("viridis", sub["parameter_set"].nunique())))
     amp_col = _col(table, "amplitude_")
@@ -93,15 +96,15 @@ def resonance_curves(table, params=()):
     return fig
 
 
+@themed("whitegrid")
 def resonance_peaks(summary, params=()):
     """Resonance peak frequency and height vs each swept parameter (others at their middle value).
 
     Curves without resonance (maximum at the lowest frequency, e.g. NMM1) are left out, and said so.
     """
-    sns.set_theme(style="whitegrid", context="notebook")
     params = list(params) or [None]
     peak_gain = _col(summary, "peak_gain_")
-    fig, axes = plt.subplots(2, len(params), figsize=(4.8 * len(params), 6.2), squeeze=False)
+    fig, axes = subplots(2, len(params), figsize=(4.8 * len(params), 6.2))
     for j, p in enumerate(params):
         if p is None:
             sub, fixed = summary, {}
@@ -126,14 +129,14 @@ def resonance_peaks(summary, params=()):
     return fig
 
 
+@themed("white")
 def arnold_tongue(table, params=()):
     """PLV (1:1) over drive frequency x amplitude, one panel per model (x parameter set); dots = 1:1 locked."""
-    sns.set_theme(style="white", context="notebook")
     params = list(params)
     amp = _col(table, "amplitude_")
     tab = table.assign(parameter_set=_set_label(table, params))
     panels = list(tab.groupby(["model", "parameter_set"], sort=False))[:8]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 4.4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(5.4 * len(panels), 4.4))
     for ax, ((model, label), s) in zip(axes[0], panels):
         grid = s.pivot_table(index=amp, columns="freq_hz", values="plv_1to1")
         freqs, amps = grid.columns.to_numpy(), grid.index.to_numpy()
@@ -161,10 +164,10 @@ def _edges(x):
     return np.concatenate([[x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]])
 
 
+@themed("whitegrid")
 def plv_vs_amplitude(table, freqs_hz=(), params=()):
     """PLV (1:1) against amplitude at fixed drive frequencies (default: the three nearest the
     natural frequency), with the surrogate level dashed."""
-    sns.set_theme(style="whitegrid", context="notebook")
     amp = _col(table, "amplitude_")
     params = list(params)
     tab = table.assign(parameter_set=_set_label(table, params))
@@ -177,7 +180,7 @@ def plv_vs_amplitude(table, freqs_hz=(), params=()):
         chosen = list(all_f[np.argsort(np.abs(all_f - centre))[:3]])
     chosen = sorted(set(chosen))
     panels = list(tab.groupby(["model", "parameter_set"], sort=False))[:8]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
     colors = sns.color_palette("viridis", len(chosen))
     for ax, ((model, label), s) in zip(axes[0], panels):
         for c, f in zip(colors, chosen):

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from .transfer import rates_many, slopes_many, v_star_qif
-from .units import hz_to_khz, khz_to_hz, rad_per_ms_to_hz
+from ..transfer import rates_many, slopes_many, v_star_qif
+from ..units import hz_to_khz, khz_to_hz, rad_per_ms_to_hz
 
 #: |Re lambda| below this (1/ms) counts as zero when labelling stability
 _ZERO_RE = 1e-12

@@ -1,4 +1,4 @@
-"""Lock-in amplitude and phase at a known drive frequency (stimulation-notes §3.2, models.md M8).
+"""Lock-in amplitude and phase at a known drive frequency (models.md M8; method: docs/analysis.md, lock-in).
 
 Method (documented choice)
 --------------------------
@@ -13,7 +13,7 @@ and report, per harmonic, ``A_k = hypot(a_k, b_k)`` and ``phi_k = atan2(-b_k, a_
 ``A cos(2 pi f t + phi)`` returns ``(A, phi)`` (phase relative to ``cos(2 pi f t)``), plus the
 constant ``c`` (the mean over whole cycles).
 
-Why least squares rather than the plain (or Hann-windowed) Fourier sum of §3.2: when a cycle is
+Why least squares rather than the plain (or Hann-windowed) Fourier sum: when a cycle is
 not a whole number of samples the discrete sum over "N cycles" never covers exactly whole cycles,
 so a pure tone leaks into the constant and quadrature terms and the sum is only approximately the
 amplitude (error O(dt f)). The least-squares projection onto span{1, cos, sin, ...} is exact (to
@@ -136,9 +136,11 @@ def _fit(Y, dt_ms, freq_hz, t0_ms, n_harmonics):
 
 
 def _as_signal(signal):
+    """(n_t, ...) float view of a signal sampled along its last axis (the fit's column layout)."""
     y = np.asarray(signal, dtype=float)
-    if y.ndim < 1 or y.shape[0] < 3:
-        raise ValueError(f"signal must have at least 3 samples along axis 0, got shape {y.shape}")
+    if y.ndim < 1 or y.shape[-1] < 3:
+        raise ValueError(f"signal must have at least 3 samples along its last axis (time), got shape {y.shape}")
+    y = np.moveaxis(y, -1, 0)
     if not np.all(np.isfinite(y)):
         raise ValueError("signal must be finite (it contains NaN or inf)")
     return y
@@ -149,8 +151,9 @@ def lockin_full(signal, dt_ms, freq_hz, t0_ms=0.0, n_harmonics=1):
 
     Parameters
     ----------
-    signal : array_like, shape (n_t,) or (n_t, ...)
-        Samples at t = t0_ms + i dt_ms (time along axis 0).
+    signal : array_like, shape (n_t,) or (..., n_t)
+        Samples at t = t0_ms + i dt_ms (time along the last axis, as in ``scipy.signal`` and
+        :func:`stimsim.analysis.welch_psd`).
     dt_ms : float
         Sample spacing, ms.
     freq_hz : float
@@ -163,7 +166,7 @@ def lockin_full(signal, dt_ms, freq_hz, t0_ms=0.0, n_harmonics=1):
     Returns
     -------
     LockinResult
-        Arrays of shape ``signal.shape[1:]`` (harmonics on a trailing axis).
+        Arrays of shape ``signal.shape[:-1]`` (harmonics on a trailing axis).
     """
     dt_ms = check_positive("dt_ms", dt_ms, "ms")
     freq_hz = check_positive("freq_hz", freq_hz, "Hz")
@@ -190,7 +193,8 @@ def lockin(signal, dt_ms, freq_hz, t0_ms=0.0, n_harmonics=1):
 
     Parameters
     ----------
-    signal : array_like, shape (n_t,) or (n_t, ...)
+    signal : array_like, shape (n_t,) or (..., n_t)
+        Time along the last axis.
     dt_ms : float
         Sample spacing, ms.
     freq_hz : float
@@ -215,15 +219,15 @@ def lockin(signal, dt_ms, freq_hz, t0_ms=0.0, n_harmonics=1):
 
 
 def lockin_many(signals, dt_ms, freqs_hz, t0_ms=0.0, n_harmonics=1):
-    """Vectorised lock-in: signal b (column b) at its own frequency ``freqs_hz[b]``.
+    """Vectorised lock-in: signal b (row b) at its own frequency ``freqs_hz[b]``.
 
     Columns that share a frequency are fitted together in one least-squares solve, so a batch of
     frequencies x amplitudes x parameter sets costs one solve per distinct frequency.
 
     Parameters
     ----------
-    signals : array_like, shape (n_t, B)
-        Samples at t = t0_ms + i dt_ms.
+    signals : array_like, shape (B, n_t)
+        Samples at t = t0_ms + i dt_ms (time along the last axis).
     dt_ms : float
         Sample spacing, ms.
     freqs_hz : array_like, shape (B,)
@@ -241,10 +245,10 @@ def lockin_many(signals, dt_ms, freqs_hz, t0_ms=0.0, n_harmonics=1):
     t0_ms = check_finite("t0_ms", t0_ms)
     y = _as_signal(signals)
     if y.ndim != 2:
-        raise ValueError(f"signals must have shape (n_t, B), got {y.shape}")
+        raise ValueError(f"signals must have shape (B, n_t), got {np.shape(signals)}")
     f = np.asarray(freqs_hz, dtype=float).reshape(-1)
     if f.shape != (y.shape[1],):
-        raise ValueError(f"freqs_hz must have one entry per signal column ({y.shape[1]}), got {f.shape}")
+        raise ValueError(f"freqs_hz must have one entry per signal (row) ({y.shape[1]}), got {f.shape}")
     if not np.all(np.isfinite(f) & (f > 0)):
         raise ValueError(f"freqs_hz must be finite and > 0 Hz, got {f[~(np.isfinite(f) & (f > 0))][:3].tolist()}")
     if int(n_harmonics) != n_harmonics or n_harmonics < 1:

@@ -1,4 +1,4 @@
-"""Small-signal (linear) frequency response at a fixed point (models.md M8, stimulation-notes §3.1).
+"""Small-signal (linear) frequency response at a fixed point (models.md M8; Åström & Murray, Feedback Systems, Princeton UP 2008, ch. 9).
 
 For the model written as ``x' = F(x) + b u(t)`` with output ``y = c.x + d u``, at a fixed point x*
 with Jacobian ``A = dF/dx``::
@@ -29,12 +29,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import models as _models
+from ..dynamics import classify, find_fixed_points, is_stable, linearize
 from ..errors import unknown_name_error
-from ..fixed_points import classify, find_fixed_points, linearization, total_input, transfer_slopes
-from ..units import MS_PER_S, hz_to_rad_per_ms
+from ..units import hz_to_rad_per_ms
 
 OUTPUTS = ("rate", "v")
-MODELS = ("nmm2", "nmm1")
+#: recorded variable of each output
+_OUTPUT_VARIABLE = {"rate": "r", "v": "v"}
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class StateSpace:
 
     ``A`` (n, n) 1/ms, ``b`` (n,) state units per ms per drive unit, ``c`` (n,) output units per
     state unit, ``d`` output units per drive unit (direct feed-through), ``rates_khz`` the fixed
-    point, ``eigenvalues`` of A (1/ms), ``stability`` (``classify`` label).
+    point, ``eigenvalues`` of A (1/ms), ``stability`` (:func:`stimsim.dynamics.classify` label).
     """
 
     A: np.ndarray
@@ -56,13 +58,13 @@ class StateSpace:
 
     @property
     def stable(self):
-        return bool(np.all(self.eigenvalues.real < 0))
+        """Asymptotically stable, by the one convention of :func:`stimsim.dynamics.is_stable`."""
+        return is_stable(self.eigenvalues)
 
     @property
     def slowest_decay_ms(self):
         """1 / |Re lambda| of the least damped mode, ms (the settle time scale of a lock-in)."""
-        re = np.max(self.eigenvalues.real)
-        return math.inf if re >= 0 else 1.0 / abs(re)
+        return 1.0 / abs(float(np.max(self.eigenvalues.real))) if self.stable else math.inf
 
     def transfer(self, freqs_hz):
         """Complex H at ``freqs_hz`` (Hz): output units per drive unit (M8)."""
@@ -81,8 +83,7 @@ def select_fixed_point(circuit, model, fixed_point="stable", roots=None):
         if fixed_point != "stable":
             raise ValueError(f"fixed_point must be 'stable' or an integer index, got {fixed_point!r}")
         for r in roots:
-            A, _ = linearization(circuit, model, r)
-            if np.all(np.linalg.eigvals(A).real < 0):
+            if linearize(circuit, model, r).stable:
                 return r
         return roots[0]
     if int(fixed_point) != fixed_point or not 0 <= fixed_point < len(roots):
@@ -94,15 +95,19 @@ def select_fixed_point(circuit, model, fixed_point="stable", roots=None):
 def state_space(circuit, model, input_gain, output_population, output="rate", fixed_point="stable", roots=None):
     """Build the linearised (A, b, c, d) of M8 for one circuit.
 
+    The model supplies every piece: A = d rhs/dy, b = (d rhs/du) gain, and (c, d) from the
+    derivative of the recorded output with respect to the state and the input.
+
     Parameters
     ----------
     circuit : Circuit
-    model : {'nmm2', 'nmm1'}
+    model : str or Model
     input_gain : array_like (P,)
         Model input units per drive unit received by each population (0 = not driven).
     output_population : str
         Population whose rate (or mean voltage) is the output.
     output : {'rate', 'v'}
+        Rate in Hz, or the model's mean-voltage read-out.
     fixed_point : 'stable' or int
         See :func:`select_fixed_point`.
     roots : ndarray (n, P), optional
@@ -111,49 +116,31 @@ def state_space(circuit, model, input_gain, output_population, output="rate", fi
     Returns
     -------
     StateSpace
+
+    Examples
+    --------
+    >>> import stimsim
+    >>> ss = state_space(stimsim.preset("pyramidal"), "nmm2", [1.0], "P")
+    >>> ss.stability
+    'stable focus'
     """
-    if model not in MODELS:
-        raise unknown_name_error("model", model, MODELS)
+    model = _models.get(model)
     if output not in OUTPUTS:
         raise unknown_name_error("output", output, OUTPUTS)
+    model.check_supports(circuit)
     P = circuit.n_populations
     gain = np.broadcast_to(np.asarray(input_gain, dtype=float), (P,))
     k_out = circuit.index(output_population)
     r = np.asarray(select_fixed_point(circuit, model, fixed_point, roots), dtype=float)
-    A, _ = linearization(circuit, model, r)
-    pops = circuit.populations
-    pop_out = pops[k_out]
-    if output == "rate":
-        y_per_r = MS_PER_S                                   # kHz -> Hz
-    elif pop_out.is_qif:
-        y_per_r = pop_out.delta / (2.0 * math.pi * pop_out.tau_m * r[k_out] ** 2)   # d v*/d r (M3)
-    else:
-        y_per_r = None                                       # sigmoid: v is the input x itself
-    n = A.shape[0]
-    b = np.zeros(n)
-    c = np.zeros(n)
-    d = 0.0
-    if model == "nmm2":
-        for k, pop in enumerate(pops):
-            b[4 * k + 1] = gain[k] / pop.tau_m               # tau_m dv/dt = ... + I(t)  (M2)
-        if output == "rate":
-            c[4 * k_out] = MS_PER_S
-        else:
-            c[4 * k_out + 1] = 1.0
-    else:
-        K = circuit.effective_coupling
-        dT = transfer_slopes(circuit, total_input(circuit, r))
-        for k, pop in enumerate(pops):
-            b[2 * k + 1] = dT[k] * gain[k] / pop.tau_s       # tau_s dz/dt = T(x + u) - 2z - s  (M4)
-        # delta x_out = sum_l K[out, l] delta s_l + gain_out u ; delta r_out = T' delta x_out
-        if y_per_r is None:
-            c[0::2] = K[k_out]
-            d = gain[k_out]
-        else:
-            c[0::2] = y_per_r * dT[k_out] * K[k_out]
-            d = y_per_r * dT[k_out] * gain[k_out]
-    ev = np.linalg.eigvals(A)
-    return StateSpace(A=A, b=b, c=c, d=float(d), rates_khz=r, eigenvalues=ev, stability=classify(ev))
+    lin = linearize(circuit, model, r)
+    var = _OUTPUT_VARIABLE[output]
+    scale = model.recorded_variables[model.recorded_index(var)].to_column   # kHz -> Hz for rates
+    b = model.input_jacobian(circuit, lin.state) @ gain
+    C, D = model.observe_jacobian(circuit, lin.state, var)
+    c = scale * C[k_out]
+    d = scale * float(D[k_out] @ gain)
+    return StateSpace(A=lin.A, b=b, c=c, d=d, rates_khz=r, eigenvalues=lin.eigenvalues,
+                      stability=classify(lin.eigenvalues))
 
 
 def transfer_function(ss, freqs_hz):

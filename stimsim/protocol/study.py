@@ -1,0 +1,273 @@
+"""The ``[study]`` table of a protocol file: schema and validation, before anything runs.
+
+:func:`validate_study` reads the raw table into a :class:`StudySpec`; :func:`check_against_run`
+checks it against the rest of the protocol (circuit populations, ``run.dt_ms``). Both are called
+by :func:`stimsim.protocol.schema.load_dict`, and both raise
+:class:`~stimsim.protocol.schema.ProtocolError` with one line ``<file>: <key.path>: <problem>``
+(the reader of :mod:`stimsim.protocol.schema`). ``stimsim.analysis._studies.run_study`` runs a
+validated spec. Schema (units in key names where they apply)::
+
+    [study]
+    kind = "frequency_response"          # or "entrainment"
+    freqs_hz = [1, 2, 5]                 # or {start = 1, stop = 150, num = 150, spacing = "linear"|"log"}
+                                         # or {start = 1, stop = 150, step = 1}
+    amplitudes = [0.1, 1.0]              # drive units of the protocol (V/m or model units); same forms
+    output_population = "P"              # default: the first population
+    output = "rate"                      # rate | v
+    # frequency_response only
+    method = "both"                      # linear | lockin | both
+    settle_ms = 500                      # optional; default from the slowest decay rate (and run.transient_ms)
+    measure_cycles = 3                   # cycles of the lowest frequency in the lock-in window
+    min_measure_ms = 200
+    # entrainment only
+    settle_ms = 500                      # discarded locking transient (default: max(500, run.transient_ms))
+    measure_ms = 1000                    # analysed window
+    plv_threshold = 0.9
+    max_denominator = 4
+    freq_tol_hz = 0.1                    # optional; default 0.1 / analysed window
+    plv_freqs_hz = [125, 129, 133]       # optional: frequencies of the PLV-vs-amplitude figure
+    [study.parameters]                   # optional: parameter sets to compare (Cartesian product)
+    J = [2, 4, 8, 12]
+    eta_bar = [0, 1, 2, 3]               # population parameters; "eta_bar.E" for one population
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..circuit import POPULATION_PARAMETERS
+from ..errors import closest
+from .schema import _Reader, _key_text, _show, _type_name
+
+KINDS = ("frequency_response", "entrainment")
+COMMON_KEYS = ("kind", "freqs_hz", "amplitudes", "output_population", "output", "parameters")
+KIND_KEYS = {
+    "frequency_response": ("method", "settle_ms", "measure_cycles", "min_measure_ms"),
+    "entrainment": ("settle_ms", "measure_ms", "plv_threshold", "max_denominator", "freq_tol_hz",
+                    "plv_freqs_hz"),
+}
+SWEEPABLE = tuple(p for p in POPULATION_PARAMETERS if p not in ("transfer",)) + ("J",)
+#: grids larger than this are refused (memory and time): frequencies x amplitudes x parameter sets
+MAX_RUNS = 200_000
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated ``[study]`` table (see the module docstring for the meaning of each field).
+
+    Built by :func:`validate_study`; run by ``stimsim.analysis._studies.run_study``. Grids
+    (``freqs_hz``, ``amplitudes``, ``plv_freqs_hz`` and each entry of ``parameters``) are sorted
+    tuples of floats without repeats.
+    """
+
+    kind: str
+    freqs_hz: tuple
+    amplitudes: tuple
+    output_population: str | None = None
+    output: str = "rate"
+    parameters: dict = field(default_factory=dict)
+    method: str = "both"
+    settle_ms: float | None = None
+    measure_cycles: float = 3.0
+    min_measure_ms: float = 200.0
+    measure_ms: float = 1000.0
+    plv_threshold: float = 0.9
+    max_denominator: int = 4
+    freq_tol_hz: float | None = None
+    plv_freqs_hz: tuple = ()
+
+    def parameter_sets(self):
+        """[{name: value}] over the Cartesian product of ``parameters`` ([{}] when none)."""
+        if not self.parameters:
+            return [{}]
+        names = list(self.parameters)
+        return [dict(zip(names, combo)) for combo in itertools.product(*(self.parameters[n] for n in names))]
+
+
+def _grid(r, key, value, minimum, exclusive, unit):
+    """A sorted tuple of floats from a list of numbers, {start, stop, num[, spacing]} or {start, stop, step}.
+
+    Parameters
+    ----------
+    r : stimsim.protocol.schema._Reader
+        Reader of the table holding ``key`` (for the key path of messages).
+    key : str
+        Key path below ``r`` (``"freqs_hz"``, ``"J"``).
+    value : object
+        The raw value.
+    minimum : float or None
+        Lower bound of every value (``exclusive``: strict).
+    unit : str
+        Unit named in messages.
+    """
+    if isinstance(value, list):
+        if not value:
+            r.fail("must not be empty", key)
+        if len(value) > MAX_RUNS:
+            r.fail(f"{len(value)} values exceed the limit {MAX_RUNS}; use a coarser grid", key)
+        vals = [r.as_number(v, f"{key}[{i}]", minimum, exclusive, unit) for i, v in enumerate(value)]
+    elif isinstance(value, dict):
+        allowed = ("start", "stop", "num", "step", "spacing")
+        for k in value:
+            if k not in allowed:
+                r.fail(f"unknown key{closest(k, allowed)}; allowed: {', '.join(allowed)}", f"{key}.{_key_text(k)}")
+        for k in ("start", "stop"):
+            if k not in value:
+                r.fail("is required (a range needs start and stop)", f"{key}.{k}")
+        start = r.as_number(value["start"], f"{key}.start", minimum, exclusive, unit)
+        stop = r.as_number(value["stop"], f"{key}.stop", minimum, exclusive, unit)
+        if stop < start:
+            r.fail(f"must be >= start ({start:g}), got {stop:g}", f"{key}.stop")
+        if ("num" in value) == ("step" in value):
+            r.fail("give exactly one of num or step", key)
+        spacing = r.as_string(value.get("spacing", "linear"), f"{key}.spacing", ("linear", "log"))
+        if "num" in value:
+            num = r.as_integer(value["num"], f"{key}.num", 1)
+            if num > MAX_RUNS:
+                r.fail(f"{num} values exceed the limit {MAX_RUNS}; use a coarser grid", f"{key}.num")
+            if spacing == "log" and start <= 0:
+                r.fail(f"must be > 0 for log spacing, got {start:g}", f"{key}.start")
+            with np.errstate(all="ignore"):                # too wide a range: refused below
+                make = np.geomspace if spacing == "log" else np.linspace
+                vals = make(start, stop, num).tolist()
+        else:
+            if spacing == "log":
+                r.fail("'log' needs num, not step", f"{key}.spacing")
+            step = r.as_number(value["step"], f"{key}.step", 0.0, exclusive=True, unit=unit)
+            with np.errstate(over="ignore"):
+                count = (stop - start) / step
+            if not math.isfinite(count) or count + 1 > MAX_RUNS:
+                r.fail(f"{count + 1:.3g} values (stop - start) / step + 1 exceed the limit {MAX_RUNS}; "
+                       "use a larger step", key)
+            n = int(math.floor(count * (1 + 1e-12))) + 1
+            vals = (start + step * np.arange(n)).tolist()
+        if not all(math.isfinite(v) for v in vals):
+            r.fail(f"the range from {start:g} to {stop:g} is too wide to represent", key)
+    else:
+        r.fail(f"must be a list of numbers or a table {{start, stop, num}}, got {_show(value)}", key)
+    if len(set(vals)) != len(vals):
+        r.fail("has repeated values", key)
+    return tuple(sorted(vals))
+
+
+def validate_study(table, source="protocol", path="study"):
+    """Validate a raw ``[study]`` table; return a :class:`StudySpec`.
+
+    Only the table itself is checked; :func:`check_against_run` checks it against the circuit
+    and the run.
+
+    Parameters
+    ----------
+    table : object
+        The ``[study]`` table as read from the protocol file.
+    source : str
+        File name (or ``"protocol"``) starting every message.
+    path : str
+        Key path of the table in the file.
+
+    Returns
+    -------
+    StudySpec
+
+    Raises
+    ------
+    stimsim.protocol.schema.ProtocolError
+        One line ``<source>: <path>.<key>: <problem>``, naming the value and what is allowed.
+    """
+    r = _Reader(table, path, source)                     # fails unless a table
+    if not r.has("kind"):
+        r.fail(f"is required{r._misspelling_hint('kind')}; allowed: {', '.join(KINDS)}", "kind")
+    kind = r.string("kind", choices=KINDS)
+    allowed = COMMON_KEYS + KIND_KEYS[kind]
+    for key in table:
+        if key not in allowed:
+            other = [k for k, keys in KIND_KEYS.items() if key in keys and k != kind]
+            hint = f" (only for kind = {other[0]!r})" if other else closest(key, allowed)
+            r.fail(f"unknown key{hint}; allowed for kind = {kind!r}: {', '.join(allowed)}", key)
+    if not r.has("freqs_hz"):
+        r.fail("is required: a list of frequencies in Hz or {start, stop, num}", "freqs_hz")
+    spec = dict(kind=kind, freqs_hz=_grid(r, "freqs_hz", table["freqs_hz"], 0.0, True, "Hz"))
+    default_amp = [1.0] if kind == "frequency_response" else [0.0, 1.0]
+    spec["amplitudes"] = _grid(r, "amplitudes", table.get("amplitudes", default_amp), 0.0, False, "drive units")
+    if r.has("output_population"):
+        op = table["output_population"]
+        if not isinstance(op, str) or not op:
+            r.fail(f"must be a population name, got {_show(op)}", "output_population")
+        spec["output_population"] = op
+    spec["output"] = r.string("output", "rate", ("rate", "v"))
+    params = table.get("parameters", {})
+    if not isinstance(params, dict):
+        r.fail(f"must be a table {{name = [values]}}, got {_type_name(params)}", "parameters")
+    pr = r.child("parameters")
+    parsed = {}
+    for name, values in params.items():
+        name = str(name)
+        base = name.split(".", 1)[0]
+        key = _key_text(name)
+        if base not in SWEEPABLE:
+            pr.fail(f"unknown parameter{closest(base, SWEEPABLE)}; allowed: {', '.join(SWEEPABLE)} "
+                    "(population-specific as 'eta_bar.E')", key)
+        if base == "J" and "." in name:
+            pr.fail("J takes one value for a one-population circuit; sweep a coupling as 'J'", key)
+        parsed[name] = _grid(pr, key, values if isinstance(values, (list, dict)) else [values], None, False, "")
+    spec["parameters"] = parsed
+    if kind == "frequency_response":
+        spec["method"] = r.string("method", "both", ("linear", "lockin", "both"))
+        spec["settle_ms"] = r.number("settle_ms", None, minimum=0.0, unit="ms")
+        spec["measure_cycles"] = r.number("measure_cycles", 3.0, minimum=1.0, unit="cycles")
+        spec["min_measure_ms"] = r.number("min_measure_ms", 200.0, minimum=0.0, exclusive=True, unit="ms")
+        n_amp = len(spec["amplitudes"]) if spec["method"] != "linear" else 1
+    else:
+        spec["settle_ms"] = r.number("settle_ms", None, minimum=0.0, exclusive=True, unit="ms")
+        spec["measure_ms"] = r.number("measure_ms", 1000.0, minimum=0.0, exclusive=True, unit="ms")
+        spec["plv_threshold"] = r.number("plv_threshold", 0.9, minimum=0.0, exclusive=True, maximum=1.0)
+        spec["max_denominator"] = r.integer("max_denominator", 4, minimum=1)
+        spec["freq_tol_hz"] = r.number("freq_tol_hz", None, minimum=0.0, exclusive=True, unit="Hz")
+        if r.has("plv_freqs_hz"):
+            spec["plv_freqs_hz"] = _grid(r, "plv_freqs_hz", table["plv_freqs_hz"], 0.0, True, "Hz")
+        n_amp = len(spec["amplitudes"])
+    runs = len(spec["freqs_hz"]) * n_amp * math.prod(len(v) for v in parsed.values())
+    if runs > MAX_RUNS:
+        r.fail(f"{runs} runs (frequencies x amplitudes x parameter sets) exceed the limit {MAX_RUNS}; "
+               "use a coarser grid")
+    return StudySpec(**spec)
+
+
+def check_against_run(spec, protocol, source="protocol", path="study"):
+    """Check a study against the rest of the protocol, before anything runs.
+
+    Checks the frequencies against the Nyquist frequency of ``run.dt_ms``, and that the output
+    population and the populations of ``parameters`` exist (a scalar ``J`` sweep needs a
+    one-population circuit).
+
+    Parameters
+    ----------
+    spec : StudySpec
+    protocol : Protocol or object
+        Anything with ``dt_ms`` (ms) and ``circuit.names``.
+    source, path : str
+        As in :func:`validate_study`.
+
+    Raises
+    ------
+    stimsim.protocol.schema.ProtocolError
+    """
+    r = _Reader({}, path, source)                        # messages only
+    nyquist_hz = 1000.0 / (2.0 * protocol.dt_ms)
+    if max(spec.freqs_hz) >= nyquist_hz:
+        r.fail(f"{max(spec.freqs_hz):g} Hz is not below the Nyquist frequency {nyquist_hz:g} Hz of "
+               f"run.dt_ms = {protocol.dt_ms:g}; lower the frequencies or dt_ms", "freqs_hz")
+    names = protocol.circuit.names
+    if spec.output_population is not None and spec.output_population not in names:
+        r.fail(f"{spec.output_population!r} is not a population{closest(spec.output_population, names)}; "
+               f"allowed: {', '.join(names)}", "output_population")
+    for name in spec.parameters:
+        key = f"parameters.{_key_text(name)}"
+        pop = name.partition(".")[2]
+        if pop and pop not in names:
+            r.fail(f"population {pop!r} does not exist{closest(pop, names)}; allowed: {', '.join(names)}", key)
+        if name == "J" and len(names) > 1:
+            r.fail(f"a scalar J sweep needs a one-population circuit (this one has {', '.join(names)})", key)
