@@ -3,9 +3,10 @@
 One stability convention (:mod:`~stimsim.dynamics._stability`, tolerance ``STABILITY_TOL``) is used
 by every table and analysis. Continuation of branches will build on the same pieces.
 """
+from ._equilibria import coupling_path, equilibrium_residual, find_equilibrium_rates
 from ._fixed_points import find_fixed_points, fixed_points
 from ._linearize import Linearization, linearize, sorted_eigenvalues
 from ._stability import STABILITY_TOL, classify, is_stable, n_unstable
 
-__all__ = ["find_fixed_points", "fixed_points", "Linearization", "linearize",
+__all__ = ["coupling_path", "equilibrium_residual", "find_equilibrium_rates", "find_fixed_points", "fixed_points", "Linearization", "linearize",
            "sorted_eigenvalues", "STABILITY_TOL", "classify", "is_stable", "n_unstable"]

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import models as _models
+from ._equilibria import find_equilibrium_rates
 from ..units import khz_to_hz, rad_per_ms_to_hz
 from ._linearize import linearize
 from ._stability import classify, n_unstable
@@ -27,11 +28,6 @@ def find_fixed_points(circuit, method="auto"):
     >>> stimsim.dynamics.find_fixed_points(stimsim.preset("pyramidal", J=15, eta_bar=-4)).shape
     (3, 1)
     """
-    try:
-        from ._equilibria import find_equilibrium_rates
-    except ModuleNotFoundError:  # TEMPORARY until _equilibria lands
-        from ._legacy_search import find_fixed_points as old
-        return old(circuit)
     return find_equilibrium_rates(circuit, method=method)
 
 
