@@ -14,7 +14,7 @@ import numpy as np
 from . import models as _models
 from .circuit import Circuit
 from .drive import SampledInput, SinusoidInput, split_input
-from .errors import SimulationDiverged, check_positive, check_positive_int, unknown_name_error
+from .errors import InputError, SimulationDiverged, check_positive, check_positive_int, unknown_name_error
 from .result import BatchResult, SimulationResult
 from .units import hz_to_rad_per_ms
 
@@ -59,14 +59,17 @@ def check_run(circuits, model, duration_ms, dt_ms, record_every, integrator):
     record_every = check_positive_int("record_every", record_every)
     n_steps = int(round(duration_ms / dt_ms))
     if n_steps < 1 or abs(n_steps * dt_ms - duration_ms) > 1e-9 * max(duration_ms, 1.0):
-        raise ValueError(f"duration_ms={duration_ms} must be a whole number of steps dt_ms={dt_ms}")
+        raise InputError(f"duration_ms={duration_ms} must be a whole number of steps dt_ms={dt_ms}")
     fastest = min(c.fastest_time_scale_ms for c in circuits)
     if dt_ms > MAX_DT_FRACTION * fastest:
-        raise ValueError(
+        raise InputError(
             f"dt_ms={dt_ms} is too coarse: it must be at most {MAX_DT_FRACTION} x the fastest time "
             f"constant ({fastest} ms), i.e. <= {MAX_DT_FRACTION * fastest:g} ms")
     for c in circuits:
-        model.check_supports(c)
+        try:
+            model.check_supports(c)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     return RunSpec(model, duration_ms, dt_ms, n_steps, record_every, integrator)
 
 
@@ -75,7 +78,7 @@ def check_output_size(spec, n_populations, n_sets):
     nv = spec.model.n_recorded
     nbytes = spec.n_records * nv * n_populations * n_sets * 8
     if nbytes > MAX_OUTPUT_BYTES:
-        raise ValueError(
+        raise InputError(
             f"recording {spec.n_records:,} time points x {nv} variables x {n_populations} populations x "
             f"{n_sets} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
             f"raise record_every (now {spec.record_every}) or shorten duration_ms")
@@ -86,7 +89,7 @@ def check_same_structure(circuits):
     kinds = [p.transfer for p in first.populations]
     for i, c in enumerate(circuits[1:], 1):
         if c.names != first.names or [p.transfer for p in c.populations] != kinds:
-            raise ValueError(
+            raise InputError(
                 f"circuit {i} differs in structure from circuit 0 (populations {c.names} vs "
                 f"{first.names}); a batch shares populations and transfer kinds")
 
@@ -100,8 +103,11 @@ def as_input(inp, input_dt_ms, dt_ms):
     try:
         values = np.asarray(inp, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"input must be an array of numbers or stimsim input objects, got {type(inp).__name__}") from None
-    return SampledInput(values, dt_ms if input_dt_ms is None else input_dt_ms)
+        raise InputError(f"input must be an array of numbers or stimsim input objects, got {type(inp).__name__}") from None
+    try:
+        return SampledInput(values, dt_ms if input_dt_ms is None else input_dt_ms)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def check_sampled(sampled, P, spec):
@@ -109,15 +115,15 @@ def check_sampled(sampled, P, spec):
     half = 0.5 * spec.dt_ms
     stride = sampled.dt_ms / half
     if abs(stride - round(stride)) > 1e-9 * stride or round(stride) < 1:
-        raise ValueError(
+        raise InputError(
             f"input dt_ms={sampled.dt_ms} must be a whole multiple of half the step "
             f"(dt_ms/2 = {half:g} ms)")
     stride = int(round(stride))
     if sampled.values.shape[1] != P:
-        raise ValueError(f"input has {sampled.values.shape[1]} columns but the circuit has {P} populations")
+        raise InputError(f"input has {sampled.values.shape[1]} columns but the circuit has {P} populations")
     need = (2 * spec.n_steps + stride - 1) // stride + 1
     if sampled.values.shape[0] < need:
-        raise ValueError(
+        raise InputError(
             f"input covers {sampled.duration_ms:g} ms ({sampled.values.shape[0]} samples) but the run "
             f"needs {spec.duration_ms:g} ms ({need} samples every {sampled.dt_ms:g} ms)")
     return stride
@@ -125,15 +131,63 @@ def check_sampled(sampled, P, spec):
 
 def check_sinusoid(sine, P, spec):
     if sine.amplitude.shape[0] not in (1, P):
-        raise ValueError(f"sinusoid amplitude has {sine.amplitude.shape[0]} entries, expected 1 or {P}")
+        raise InputError(f"sinusoid amplitude has {sine.amplitude.shape[0]} entries, expected 1 or {P}")
     nyquist_hz = 1000.0 / (2.0 * spec.dt_ms)
     if sine.freq_hz >= nyquist_hz:
-        raise ValueError(f"sinusoid freq_hz={sine.freq_hz} must be below the Nyquist frequency {nyquist_hz:g} Hz of dt_ms={spec.dt_ms}")
+        raise InputError(f"sinusoid freq_hz={sine.freq_hz} must be below the Nyquist frequency {nyquist_hz:g} Hz of dt_ms={spec.dt_ms}")
 
 
 def initial_state(circuit, model, initial=None):
     """Initial state (n_state, P) of ``model`` (see :meth:`stimsim.models.Model.initial_state`)."""
     return _models.get(model).initial_state(circuit, initial)
+
+
+def _split(inp):
+    """``split_input`` with its complaints as :class:`InputError` (they are about the argument)."""
+    try:
+        return split_input(inp)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def checked_initial_state(model, circuit, initial, require_finite=True):
+    """The model's initial state, with the reasons there is none reported as bad input.
+
+    A missing fixed point ("no fixed point found ...") or (with ``require_finite``) an initial
+    rate that under- or overflows is a property of the parameters, reported before anything is
+    compiled or run; numpy floating-point warnings are silenced meanwhile.
+
+    Parameters
+    ----------
+    model : stimsim.models.Model
+    circuit : Circuit
+    initial : None, 'fixed_point' or array (n_state, P)
+        As for :func:`simulate`.
+    require_finite : bool
+        Refuse a non-finite state. Without it the state is returned as it is (a batch run with
+        ``on_divergence='nan'`` then flags that set as diverged).
+
+    Returns
+    -------
+    numpy.ndarray (n_state, P)
+
+    Raises
+    ------
+    stimsim.errors.InputError
+    """
+    try:
+        with np.errstate(all="ignore"):
+            y0 = model.initial_state(circuit, initial)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    y0 = np.asarray(y0, dtype=float)
+    if require_finite and not np.all(np.isfinite(y0)):
+        pops = [circuit.names[k] for k in range(y0.shape[-1]) if not np.all(np.isfinite(y0[..., k]))]
+        how = "synapses at rest, rates T(eta_bar + I)" if initial is None else (
+            initial if isinstance(initial, str) else "given")
+        raise InputError(f"the initial state of {model.name} ({how}) is not finite in population(s) {pops}: "
+                         "a rate under- or overflows in double precision; check the parameters")
+    return y0
 
 
 def _pad_lanes(arr, B, L):
@@ -242,8 +296,9 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
 
     Raises
     ------
-    ValueError
-        On bad arguments, before anything is compiled or run.
+    stimsim.errors.InputError
+        (a ``ValueError``) On bad arguments, or when the circuit has no usable initial state (no
+        fixed point, or an initial rate that under- or overflows), before anything is compiled or run.
     SimulationDiverged
         If the trajectory becomes non-finite (with the time window and population).
 
@@ -257,16 +312,16 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
     ['time_ms', 'model', 'population', 'rate_hz', 'v', 's_hz', 'z_hz']
     """
     if not isinstance(circuit, Circuit):
-        raise ValueError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
+        raise InputError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
     spec = check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
     check_output_size(spec, circuit.n_populations, 1)
-    sampled, sine = split_input(as_input(input, input_dt_ms, dt_ms))
+    sampled, sine = _split(as_input(input, input_dt_ms, dt_ms))
     P = circuit.n_populations
     if sampled is not None:
         check_sampled(sampled, P, spec)
     if sine is not None:
         check_sinusoid(sine, P, spec)
-    y0 = spec.model.initial_state(circuit, initial)
+    y0 = checked_initial_state(spec.model, circuit, initial)
     states, status, wall = run_kernel([circuit], spec, [(sampled, sine)], [y0])
     _raise_if_diverged(status, states, spec, [circuit])
     return SimulationResult(circuit=circuit, spec=spec, states=states[..., 0], wall_time_s=wall)
@@ -294,7 +349,7 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     """
     circuits = list(circuits)
     if not circuits or not all(isinstance(c, Circuit) for c in circuits):
-        raise ValueError("circuits must be a non-empty sequence of stimsim Circuit objects")
+        raise InputError("circuits must be a non-empty sequence of stimsim Circuit objects")
     if on_divergence not in ("raise", "nan"):
         raise unknown_name_error("on_divergence", on_divergence, ("raise", "nan"))
     lanes = check_positive_int("lanes", lanes)
@@ -303,13 +358,13 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     B, P = len(circuits), circuits[0].n_populations
     check_output_size(spec, P, B)
     if inputs is not None and input is not None:
-        raise ValueError("give either input (shared by all sets) or inputs (one per set), not both")
+        raise InputError("give either input (shared by all sets) or inputs (one per set), not both")
     if inputs is not None:
         if not isinstance(inputs, (list, tuple)) or len(inputs) != B:
-            raise ValueError(f"inputs must be a list with one input (or None) per circuit ({B}), got {type(inputs).__name__}")
-        per_set = [split_input(as_input(x, None, dt_ms)) for x in inputs]
+            raise InputError(f"inputs must be a list with one input (or None) per circuit ({B}), got {type(inputs).__name__}")
+        per_set = [_split(as_input(x, None, dt_ms)) for x in inputs]
     else:
-        per_set = [split_input(as_input(input, None, dt_ms))] * B
+        per_set = [_split(as_input(input, None, dt_ms))] * B
     strides = set()
     lengths = set()
     for s, w in per_set:
@@ -319,13 +374,13 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
         if w is not None:
             check_sinusoid(w, P, spec)
     if len(strides) > 1:
-        raise ValueError("per-set sampled inputs must share one dt_ms")
+        raise InputError("per-set sampled inputs must share one dt_ms")
     if isinstance(initial, (list, tuple)):
         if len(initial) != B:
-            raise ValueError(f"initial has {len(initial)} entries for {B} circuits")
-        y0 = [spec.model.initial_state(c, i) for c, i in zip(circuits, initial)]
+            raise InputError(f"initial has {len(initial)} entries for {B} circuits")
+        y0 = [checked_initial_state(spec.model, c, i, on_divergence == "raise") for c, i in zip(circuits, initial)]
     else:
-        y0 = [spec.model.initial_state(c, initial) for c in circuits]
+        y0 = [checked_initial_state(spec.model, c, initial, on_divergence == "raise") for c in circuits]
     states, status, wall = run_kernel(circuits, spec, per_set, y0, lanes=lanes)
     bad = _raise_if_diverged(status, states, spec, circuits, on_divergence == "raise")
     return BatchResult(circuits=circuits, spec=spec, states=states, wall_time_s=wall, diverged=bad)

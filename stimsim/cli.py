@@ -1,17 +1,82 @@
 """Command line: ``stimsim presets | simulate | fixed-points | compile | run``.
 
-The CLI parses arguments, calls the Python API and writes files; it knows no equations. Bad input
-prints one line ``stimsim: error: ...`` and exits with code 2.
+The CLI parses arguments, calls the Python API and writes files; it knows no equations.
+
+Exit codes and messages:
+
+* 2, one line ``stimsim: error: ...``: bad input (:class:`~stimsim.errors.InputError`, e.g. a
+  parameter, a protocol file, an output folder that cannot be written), found before anything is
+  compiled or run; or a simulation that diverged (:class:`~stimsim.errors.SimulationDiverged`).
+* 1, a traceback and ``stimsim: internal error: ...``: anything else (a bug in stimsim).
+* 1, one line ``stimsim: error: ...``: the operating system refused a file operation while writing.
+* 130 (Ctrl-C) or 143 (SIGTERM): interrupted; the partial results are removed.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
+import traceback
+import warnings
 from pathlib import Path
 
+from .errors import InputError, SimulationDiverged
+
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM (handled like Ctrl-C)."""
+
+
+@contextlib.contextmanager
+def user_input():
+    """Treat the ValueErrors (and TypeErrors) of the enclosed validation code as bad user input.
+
+    Only code that checks what the user gave runs inside (parsing, building the circuit, argument
+    checks, the fixed points the run needs); numpy floating-point warnings are silenced there
+    (a problem becomes one clear message, not a warning followed by it).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            import numpy as np
+
+            with np.errstate(all="ignore"):
+                yield
+    except InputError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise InputError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While active (main thread only), SIGTERM raises :class:`Terminated` instead of killing at once.
+
+    The exception unwinds like Ctrl-C, so staging folders are removed. A second SIGTERM during that
+    clean-up is ignored; the previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def parse_set(items):
@@ -19,12 +84,14 @@ def parse_set(items):
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise InputError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        if isinstance(value, dict) and not value:
+            raise InputError(f"--set {item}: an empty table would change nothing; give values or leave it out")
         if "." in key:
             param, pop = key.split(".", 1)
             out.setdefault(param, {})[pop] = value
@@ -57,46 +124,53 @@ def cmd_fixed_points(args):
 
     from . import fixed_points, preset
 
-    table = fixed_points(preset(args.preset, **parse_set(args.set)))
+    with user_input():                   # "no fixed point found ..." is about the parameters given
+        table = fixed_points(preset(args.preset, **parse_set(args.set)))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.drop(columns="eigenvalues").to_string(index=False))
     return 0
 
 
 def cmd_simulate(args):
-    from . import fixed_points, preset, simulate
+    import pandas as pd
+
+    from . import fixed_points, models as _models, preset, simulate
+    from ._simulate import check_output_size, check_run, checked_initial_state, prepare_kernels
     from .io import environment_info, new_run_id, save_figure, staged_directory, write_csv, write_json
     from .plots import close, timeseries_figure
 
-    overrides = parse_set(args.set)
-    circuit = preset(args.preset, **overrides)
-    from . import models as _models
-
-    models = []
-    for name in args.models:
-        reason = _models.get(name).supports(circuit)
-        if reason:
-            print(f"note: {name} skipped for {args.preset}: {reason}")
-        else:
-            models.append(name)
-    if not models:
-        raise ValueError(f"none of the models {args.models} can describe preset {args.preset!r}")
+    # 1. everything the user gave, checked before anything is compiled, run or written
+    with user_input():
+        overrides = parse_set(args.set)
+        circuit = preset(args.preset, **overrides)
+        models = []
+        for name in args.models:
+            reason = _models.get(name).supports(circuit)
+            if reason:
+                print(f"note: {name} skipped for {args.preset}: {reason}")
+            else:
+                models.append(name)
+        if not models:
+            raise InputError(f"none of the models {args.models} can describe preset {args.preset!r}")
+        for name in models:
+            spec = check_run([circuit], name, args.duration_ms, args.dt_ms, args.record_every, args.integrator)
+            check_output_size(spec, circuit.n_populations, 1)
+            checked_initial_state(spec.model, circuit, None)     # the state simulate starts from: finite?
+        fp = fixed_points(circuit)          # written with the results; "no fixed point found" is bad input
     out = Path(args.out) if args.out else Path("results") / "simulate" / f"{args.preset}-{new_run_id()}"
-    import pandas as pd
 
-    from ._simulate import prepare_kernels
-
-    prepare_kernels(models, integrators=(args.integrator,), notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
-
-    frames, walls = [], {}
-    for model in models:
-        res = simulate(circuit, model=model, duration_ms=args.duration_ms, dt_ms=args.dt_ms,
-                       record_every=args.record_every, integrator=args.integrator)
-        frames.append(res.to_frame())
-        walls[model] = res.wall_time_s
-    table = pd.concat(frames, ignore_index=True)
-    fp = fixed_points(circuit)
-    with staged_directory(out) as stage:
+    # 2. claim the output folder (InputError if it cannot be written), then compute and write into it
+    staging = staged_directory(out)
+    with staging as stage:
+        prepare_kernels(models, integrators=(args.integrator,),
+                        notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
+        frames, walls = [], {}
+        for model in models:
+            res = simulate(circuit, model=model, duration_ms=args.duration_ms, dt_ms=args.dt_ms,
+                           record_every=args.record_every, integrator=args.integrator)
+            frames.append(res.to_frame())
+            walls[model] = res.wall_time_s
+        table = pd.concat(frames, ignore_index=True)
         write_csv(table, stage / "timeseries.csv")
         write_csv(fp.assign(eigenvalues=fp["eigenvalues"].map(lambda e: " ".join(f"{z:.6g}" for z in e))),
                   stage / "fixed_points.csv")
@@ -113,6 +187,10 @@ def cmd_simulate(args):
             "columns": {"time_ms": "ms", "rate_hz": "Hz", "v": "QIF units (mV for sigmoid populations)",
                         "s_hz": "Hz (synaptic activation)", "z_hz": "Hz (tau_s ds/dt)"},
         }, stage / "metadata.json")
+    out = staging.final_dir
+    if staging.redirected:
+        print(f"stimsim: warning: output folder {staging.requested} was filled by another program while this "
+              f"run was going; this run's results are in {out}", file=sys.stderr)
     summary = table.groupby(["model", "population"])["rate_hz"].agg(["mean", "min", "max"])
     print(summary.to_string())
     print(f"wrote {out}/ (timeseries.csv, fixed_points.csv, rates.png, metadata.json)")
@@ -161,26 +239,48 @@ def build_parser():
     p = sub.add_parser("compile", help="compile the kernels (or load numba's cache) and report the time")
     p.set_defaults(func=cmd_compile)
 
-    try:
-        from .protocol import cli as protocol_cli
-    except ImportError:
-        protocol_cli = None
-    if protocol_cli is not None:
-        protocol_cli.add_subcommands(sub)
+    from .protocol import cli as protocol_cli         # a broken subpackage is an internal error, not hidden
+
+    protocol_cli.add_subcommands(sub)
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the command line; return the exit code (see the module docstring)."""
     try:
-        return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        print(f"stimsim: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("stimsim: interrupted; no partial results were kept", file=sys.stderr)
-        return 130
+        parser = build_parser()
+    except Exception:                    # noqa: BLE001 - a broken install is reported, not hidden
+        return _internal_error()
+    args = parser.parse_args(argv)
+    with sigterm_as_interrupt():
+        try:
+            return args.func(args)
+        except InputError as exc:
+            print(f"stimsim: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except SimulationDiverged as exc:
+            print(f"stimsim: error: simulation diverged: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except Terminated:
+            print("stimsim: terminated (SIGTERM); no partial results were kept", file=sys.stderr)
+            return EXIT_TERMINATED
+        except KeyboardInterrupt:
+            print("stimsim: interrupted; no partial results were kept", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except OSError as exc:
+            print(f"stimsim: error: {exc}; no partial results were kept", file=sys.stderr)
+            return EXIT_INTERNAL
+        except Exception:                # noqa: BLE001
+            return _internal_error()
+
+
+def _internal_error():
+    """Print the traceback of the exception being handled, labelled as a bug; return exit code 1."""
+    exc = sys.exc_info()[1]
+    traceback.print_exc()
+    print(f"stimsim: internal error: {type(exc).__name__}: {exc} (a bug in stimsim, not in your input; "
+          "please report it with the command line and the traceback above)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -195,3 +195,18 @@ def test_mean_voltage_output_and_field_drive_match_lockin(model):
     np.testing.assert_allclose(sim["gain_qif_per_v_per_m"], lin["gain_qif_per_v_per_m"], rtol=0.01)
     np.testing.assert_allclose(sim["phase_deg"], lin["phase_deg"], atol=2.0)
     assert (sim["baseline_qif"] < 0).all()                # v* < 0 at the fixed point (M3)
+
+
+@pytest.mark.parametrize("J,eta_bar", [(2.0, 1.0), (8.0, 1.0), (12.0, 1.0), (8.0, 3.0), (8.0, 0.0)])
+def test_nmm2_resonance_is_reported_beside_the_population_rate(J, eta_bar):
+    """models.md M7.2: NMM2's (r, v) focus rotates at ~r*, so its resonance peak sits at the firing
+    rate; the table and the summary carry r* (checked against the fixed-point table) and the peak
+    lies within 3 % of it for the pyramidal preset over J in [2, 12], eta_bar in [0, 3]."""
+    c = stimsim.preset("pyramidal", J=J, eta_bar=eta_bar)
+    tab = frequency_response(c, model="nmm2", freqs_hz=np.arange(1.0, 200.0, 0.25))
+    r_star = float(stimsim.fixed_points(c).rate_hz.iloc[0])
+    np.testing.assert_allclose(tab["fixed_point_rate_hz"], r_star, rtol=1e-12)
+    s = resonance_summary(tab).iloc[0]
+    assert s["fixed_point_rate_hz"] == pytest.approx(r_star, rel=1e-12)
+    assert abs(s["peak_freq_hz"] / r_star - 1.0) < 0.03
+    assert f"r* = {r_star:.1f} Hz" in s["summary"]

@@ -3,7 +3,9 @@
 Procedure
 ---------
 1. Warm-up: each circuit runs undriven for ``settle_ms`` from the default initial state, onto its
-   attractor (limit cycle for an oscillating circuit). Its final state is the common start of step 2.
+   attractor (limit cycle for an oscillating circuit). Its final integrated state
+   (``model.state_from_recorded`` of the last record, taken at exactly ``settle_ms``) is the common
+   start of step 2, so every run of step 2 continues the warm-up trajectory.
 2. One batch (:func:`stimsim.simulate_batch`): every circuit x drive frequency x amplitude, plus one
    undriven *reference* per circuit, for ``settle_ms`` (locking transient, discarded) +
    ``measure_ms`` (analysed).
@@ -20,6 +22,13 @@ Procedure
    - ``plv``: the n:m phase-locking value ``|< exp(i (q phi_x - p phi_E)) >|`` with the drive phase
      ``phi_E = 2 pi f t`` known exactly; ``plv_1to1`` the same for p = q = 1.
 
+Diverged runs
+-------------
+A run that becomes non-finite (kernel flag, or a non-finite recorded value) is *diverged*: its row
+has ``diverged = True``, NaN figures and False flags, which are not results; it is left out of
+:func:`tongue_width` and counted in one :class:`DivergenceWarning`. A diverged warm-up or undriven
+reference marks every row of its circuit diverged (they all start from, or are judged against, it).
+
 Surrogate baseline
 ------------------
 ``plv_surrogate`` is the larger of (a) the 95th percentile of the PLV when the drive phase of each
@@ -29,6 +38,11 @@ reference output against the same drive phase: the phase consistency that appear
 interaction, merely because the free rhythm has nearly the drive's frequency. In a deterministic
 model (b) is the relevant null: at zero amplitude the driven run *is* the reference, so its PLV
 is exactly at surrogate level.
+
+The random phases of each (model, circuit, frequency, amplitude) task come from a
+:class:`numpy.random.SeedSequence` of the criterion's ``seed`` and a SHA-256 digest of the task's
+content (the model name, every population parameter, J, the frequency and the amplitude), so a
+task's ``plv_surrogate`` does not depend on which other tasks share the call.
 
 Locking criterion (p:q, reported in ``locked``; ``locked_1to1`` for 1:1)
 -------------------------------------------------------------------------
@@ -52,7 +66,9 @@ tongue map is set by ``measure_ms``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import math
 import time
 
@@ -64,12 +80,83 @@ from ..drive import SinusoidInput
 from ..errors import check_positive_int
 from .._simulate import simulate_batch
 from ..units import MS_PER_S
-from ._settings import Drive, EntrainmentGrid, LockingCriterion, Readout, as_setting
-from ._response import CHUNK_BYTES, _as_cases, _check_models, check_amplitudes, check_freqs
+from ._settings import Drive, EntrainmentGrid, LockingCriterion, Readout, as_setting, warn_diverged
+from ._response import CHUNK_BYTES, _as_cases, _check_models, check_amplitudes, check_freqs, diverged_sets
 from ._spectra import dominant_frequency
 
 #: fraction of the measured window dropped at each end after zero-phase filtering
 EDGE_FRACTION = 0.1
+
+
+def _canonical(value):
+    """A platform-independent text of a parameter value (floats exactly, via ``float.hex``)."""
+    if isinstance(value, (float, np.floating)) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return float(value).hex()
+    return repr(value)
+
+
+def circuit_key(circuit):
+    """Text of a circuit's parameters: every population field (floats exact) and J; not its name."""
+    pops = [[f.name + "=" + _canonical(getattr(p, f.name)) for f in dataclasses.fields(p)] for p in circuit.populations]
+    J = [_canonical(x) for x in np.asarray(circuit.J, dtype=float).ravel()]
+    return repr((pops, J))
+
+
+def task_seed(seed, model_name, circuit, freq_hz, amplitude):
+    """SeedSequence of one entrainment task, keyed by its content, not its position in the batch.
+
+    Parameters
+    ----------
+    seed : int
+        ``LockingCriterion.seed``.
+    model_name : str
+    circuit : Circuit
+    freq_hz : float
+        Drive frequency, Hz.
+    amplitude : float
+        Drive amplitude, drive units.
+
+    Returns
+    -------
+    numpy.random.SeedSequence
+        Entropy ``[seed, 8 32-bit words of sha256(model, circuit_key, freq, amplitude)]``.
+    """
+    text = repr((str(model_name), circuit_key(circuit), _canonical(float(freq_hz)), _canonical(float(amplitude))))
+    words = np.frombuffer(hashlib.sha256(text.encode()).digest(), dtype="<u4")
+    return np.random.SeedSequence([int(seed), *(int(w) for w in words)])
+
+
+def warm_start(circuits, model, grid):
+    """Undriven warm-up of each circuit for ``grid.settle_ms``; the start of the entrainment runs.
+
+    Parameters
+    ----------
+    circuits : list of Circuit (one structure)
+    model : Model
+    grid : EntrainmentGrid
+        ``settle_ms`` (whole steps of ``dt_ms``), ``dt_ms``, ``integrator``.
+
+    Returns
+    -------
+    states : list of (n_state, P) arrays or None
+        The integrated state at t = settle_ms (equations' units), None for a diverged warm-up.
+    diverged : (B,) bool array
+    batch : BatchResult
+        Records at t = 0 and t = settle_ms only.
+    """
+    n_steps = max(1, int(round(grid.settle_ms / grid.dt_ms)))
+    warm = simulate_batch(circuits, model=model, duration_ms=grid.settle_ms, dt_ms=grid.dt_ms,
+                          record_every=n_steps, integrator=grid.integrator, initial=None, on_divergence="nan")
+    bad = diverged_sets(warm)
+    states = [None if bad[b] else model.state_from_recorded(warm.states[-1, :, :, b]) for b in range(len(circuits))]
+    return states, bad, warm
+
+
+def empty_result():
+    """The figures of a run with nothing to analyse: NaN numbers, False flags."""
+    return dict(dominant_freq_hz=np.nan, mean_freq_hz=np.nan, ratio_p=np.nan, ratio_q=np.nan,
+                ratio="", plv=np.nan, plv_1to1=np.nan, plv_surrogate=np.nan, plv_undriven=np.nan,
+                oscillating=False, locked=False, locked_1to1=False)
 
 
 def ratio_fraction(x, max_denominator=4):
@@ -130,9 +217,7 @@ def analyse_run(y, dt_ms, t0_ms, freq_hz, reference_phase, max_denominator, freq
     ``f_dom`` is y's dominant frequency if already known (Hz).
     """
     n = y.size
-    out = dict(dominant_freq_hz=np.nan, mean_freq_hz=np.nan, ratio_p=np.nan, ratio_q=np.nan,
-               ratio="", plv=np.nan, plv_1to1=np.nan, plv_surrogate=np.nan, plv_undriven=np.nan,
-               oscillating=False, locked=False, locked_1to1=False)
+    out = empty_result()
     if not np.all(np.isfinite(y)):
         return out
     ptp = np.ptp(y)
@@ -199,7 +284,7 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=Non
     progress : bool
         tqdm progress bars.
     return_info : bool
-        Also return timings (wall seconds, simulated seconds).
+        Also return timings (wall seconds, simulated seconds) and run counts.
 
     Returns
     -------
@@ -209,7 +294,14 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=Non
         ``mean_freq_hz``, ``detuning_hz`` (freq_hz - natural_freq_hz), ``ratio`` ("p:q" with
         output/drive frequency ~ p/q), ``ratio_p``, ``ratio_q``, ``plv``, ``plv_1to1``,
         ``plv_surrogate``, ``plv_undriven``, ``oscillating`` (this run), ``self_oscillating`` (the
-        undriven reference), ``locked``, ``locked_1to1``.
+        undriven reference), ``locked``, ``locked_1to1``, ``diverged`` (the run, its warm-up or its
+        reference became non-finite: the row's figures are not results; see the module docstring).
+        With ``return_info``, also a dict of timings and ``runs`` / ``diverged_runs`` (row counts).
+
+    Warns
+    -----
+    DivergenceWarning
+        When runs diverged (their rows have ``diverged = True``).
 
     References
     ----------
@@ -249,39 +341,40 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=Non
     if measure_ms * np.min(freqs) / MS_PER_S < 4 * segment_cycles:
         raise ValueError(f"measure_ms={measure_ms} holds fewer than {4 * segment_cycles:g} cycles of the lowest "
                          f"drive frequency {np.min(freqs):g} Hz; lengthen it (or lower segment_cycles)")
+    fmax = float(np.max(freqs)) * max_denominator          # fastest output a p:q ratio can report, Hz
+    if record_every is None:
+        rec = max(1, int(MS_PER_S / (fmax * 6) // dt_ms))   # >= 24 samples per drive period
+    else:
+        rec = check_positive_int("record_every", record_every)
+        if rec * dt_ms * fmax > MS_PER_S / 4:
+            raise ValueError(f"record_every={rec} records every {rec * dt_ms:g} ms, fewer than 4 samples per period "
+                             f"of {fmax:g} Hz (max_denominator x the highest drive frequency); lower record_every "
+                             "(or leave it to the default)")
+    rec_dt = rec * dt_ms
     pop = readout.population_of(first)
     k_out = first.index(pop)
     gains = [drive.gains(c) for _, c in cases]
     amp_col = f"amplitude_{drive.suffix}"
     suffix = readout.suffix(first)
     scale = MS_PER_S if output == "rate" else 1.0
-    rng = np.random.default_rng(seed)
-    rows, info = [], {"wall_s": 0.0, "simulated_s": 0.0, "analysis_s": 0.0}
+    rows, info = [], {"wall_s": 0.0, "simulated_s": 0.0, "analysis_s": 0.0, "runs": 0, "diverged_runs": 0}
     circuits = [c for _, c in cases]
     for m in models:
-        # 1. warm-up onto the attractor (recorded densely enough to estimate the natural frequency)
-        var = m.recorded_index("r" if output == "rate" else "v")
-        warm = simulate_batch(circuits, model=m, duration_ms=settle_ms, dt_ms=dt_ms,
-                              record_every=max(1, int(round(settle_ms / dt_ms)) // 4), integrator=integrator,
-                              initial=None, on_divergence="nan")
+        # 1. warm-up onto the attractor; a diverged warm-up marks all of its circuit's rows diverged
+        y0, warm_bad, warm = warm_start(circuits, m, grid)
         info["wall_s"] += warm.wall_time_s
         info["simulated_s"] += len(circuits) * settle_ms / MS_PER_S
-        y0 = [np.nan_to_num(m.state_from_recorded(warm.states[-1, :, :, b])) for b in range(len(circuits))]
+        live = [i for i in range(len(cases)) if not warm_bad[i]]
         # 2. one batch: references first, then circuit x frequency x amplitude (amplitude 0 reuses the reference)
-        driven = [(i, fi, ai) for i in range(len(cases)) for fi in range(len(freqs))
+        var = m.recorded_index("r" if output == "rate" else "v")
+        driven = [(i, fi, ai) for i in live for fi in range(len(freqs))
                   for ai in range(len(amps)) if amps[ai] > 0]
-        runs = [(i, None, None) for i in range(len(cases))] + driven
-        fmax = float(np.max(freqs)) * max_denominator
-        if record_every is None:
-            rec = max(1, int(MS_PER_S / (fmax * 6) // dt_ms))   # >= 24 samples per drive period
-        else:
-            rec = check_positive_int("record_every", record_every)
-        rec_dt = rec * dt_ms
+        runs = [(i, None, None) for i in live] + driven
         duration = math.ceil((settle_ms + measure_ms) / rec_dt - 1e-9) * rec_dt
         first_rec = int(round(math.ceil(settle_ms / rec_dt - 1e-9)))
         n_rec = int(round(duration / dt_ms)) // rec + 1
         size = max(16, int(CHUNK_BYTES // (n_rec * m.n_recorded * first.n_populations * 8)) // 16 * 16)
-        signals = {}
+        signals, run_bad = {}, {}
         chunks = [runs[i:i + size] for i in range(0, len(runs), size)]
         for chunk in tqdm(chunks, desc=f"entrainment {m.name}", disable=not progress or len(chunks) < 2, leave=False):
             inputs = [None if fi is None else SinusoidInput(amps[ai] * gains[i], float(freqs[fi]))
@@ -291,38 +384,45 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=Non
                                 initial=[y0[i] for i, _, _ in chunk], on_divergence="nan")
             info["wall_s"] += br.wall_time_s
             info["simulated_s"] += len(chunk) * duration / MS_PER_S
+            bad = diverged_sets(br)
             for b, key in enumerate(chunk):
                 signals[key] = br.states[first_rec:, var, k_out, b] * scale
+                run_bad[key] = bool(bad[b])
         # 3. analysis
         t_an = time.perf_counter()
         t0 = first_rec * rec_dt
         bar = tqdm(total=len(cases) * len(freqs) * len(amps), desc=f"PLV analysis {m.name}", disable=not progress, leave=False)
         for i, (lab, c) in enumerate(cases):
-            ref = signals[(i, None, None)]
-            osc_ref = np.all(np.isfinite(ref)) and np.ptp(ref) > min_oscillation * max(np.mean(np.abs(ref)), 1e-300)
+            ref_bad = bool(warm_bad[i]) or run_bad[(i, None, None)]
+            ref = None if ref_bad else signals[(i, None, None)]
+            osc_ref = (not ref_bad) and np.ptp(ref) > min_oscillation * max(np.mean(np.abs(ref)), 1e-300)
             f_nat = dominant_frequency(ref, rec_dt, fmin_hz=1.0) if osc_ref else np.nan
             osc_ref = bool(osc_ref)
             ref_phase = output_phase(ref, rec_dt, f_nat) if osc_ref else None
             # dominant frequencies of this circuit's driven runs, in blocks of one batched periodogram
-            keys = [(i, fi, ai) for fi in range(len(freqs)) for ai in range(len(amps)) if amps[ai] > 0]
+            keys = [] if ref_bad else [(i, fi, ai) for fi in range(len(freqs)) for ai in range(len(amps)) if amps[ai] > 0]
             f_dom = {}
             for j in range(0, len(keys), 64):
-                block = [k for k in keys[j:j + 64] if np.all(np.isfinite(signals[k]))]
+                block = [k for k in keys[j:j + 64] if not run_bad[k]]
                 if block:
                     Y = np.stack([signals[k] for k in block])
                     fmin = min(1.0, 0.5 * float(np.min(freqs)))
                     f_dom.update(zip(block, np.atleast_1d(dominant_frequency(Y, rec_dt, fmin_hz=fmin)).tolist()))
             for fi, f in enumerate(freqs):
                 for ai, a in enumerate(amps):
-                    if a > 0:
-                        k = (i, fi, ai)
-                        res = analyse_run(signals[k], rec_dt, t0, f, ref_phase, max_denominator, freq_tol_hz,
-                                          plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
-                                          f_dom=f_dom.get(k))
+                    k = (i, fi, ai)
+                    # surrogate draws seeded by the task's content: independent of what else is in the batch
+                    rng = np.random.default_rng(task_seed(seed, m.name, c, f, a))
+                    if ref_bad or (a > 0 and run_bad[k]):
+                        res, diverged = empty_result(), True
+                    elif a > 0:
+                        res, diverged = analyse_run(signals[k], rec_dt, t0, f, ref_phase, max_denominator, freq_tol_hz,
+                                                    plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
+                                                    f_dom=f_dom.get(k)), False
                     else:
-                        res = analyse_run(ref, rec_dt, t0, f, "self", max_denominator, freq_tol_hz,
-                                          plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
-                                          f_dom=f_nat if osc_ref else None)
+                        res, diverged = analyse_run(ref, rec_dt, t0, f, "self", max_denominator, freq_tol_hz,
+                                                    plv_threshold, min_oscillation, segment_cycles, n_surrogates, rng,
+                                                    f_dom=f_nat if osc_ref else None), False
                     row = {"model": m.name, "population": pop, "output": output}
                     row.update(lab)
                     row.update({"freq_hz": f, amp_col: a, "natural_freq_hz": f_nat, "detuning_hz": f - f_nat})
@@ -330,17 +430,45 @@ def entrainment(circuit, model="nmm2", freqs_hz=None, amplitudes=None, drive=Non
                     row["self_oscillating"] = osc_ref
                     if not osc_ref:                       # forced response, not entrainment
                         row["locked"] = row["locked_1to1"] = False
+                    row["diverged"] = diverged
+                    info["runs"] += 1
+                    info["diverged_runs"] += int(diverged)
                     rows.append(row)
                     bar.update()
         bar.close()
         info["analysis_s"] += time.perf_counter() - t_an
+    _refuse_near_nyquist(rows, rec_dt)
     table = pd.DataFrame(rows)
     table.attrs["output_unit"] = suffix
+    warn_diverged(info["diverged_runs"], info["runs"], "entrainment")
     return (table, info) if return_info else table
+
+
+#: a reported frequency at or above this fraction of the Nyquist frequency of the analysed series is refused
+NYQUIST_FRACTION = 0.8
+
+
+def _refuse_near_nyquist(rows, rec_dt_ms):
+    """ValueError if a valid row reports a frequency within 20 % of the record's Nyquist frequency.
+
+    Such a frequency may be an alias of a faster rhythm (the series is sampled every ``rec_dt_ms``).
+    """
+    nyq = MS_PER_S / (2.0 * rec_dt_ms)
+    for row in rows:
+        if row["diverged"]:
+            continue
+        for name in ("natural_freq_hz", "dominant_freq_hz", "mean_freq_hz"):
+            if row[name] >= NYQUIST_FRACTION * nyq:
+                raise ValueError(f"{row['model']}: {name} = {row[name]:g} Hz is within {100 * (1 - NYQUIST_FRACTION):.0f}% "
+                                 f"of the Nyquist frequency {nyq:g} Hz of the analysed series (every {rec_dt_ms:g} ms) "
+                                 "and may be aliased; lower record_every (or leave it to the default)")
 
 
 def tongue_width(table, amplitude_column=None, locked_column="locked_1to1", by=None):
     """1:1 locking range per amplitude: lowest and highest locked frequency and their difference.
+
+    Only valid runs count: rows flagged ``diverged`` are left out (a diverged run is neither
+    locked nor unlocked) and counted in ``n_diverged``.
 
     Parameters
     ----------
@@ -355,22 +483,30 @@ def tongue_width(table, amplitude_column=None, locked_column="locked_1to1", by=N
     Returns
     -------
     DataFrame
-        One row per group x amplitude: ``n_locked``, ``locked_min_hz``, ``locked_max_hz``,
-        ``width_hz`` (0 when nothing locks).
+        One row per group x amplitude: ``n_runs`` (valid runs), ``n_diverged``, ``n_locked``,
+        ``locked_min_hz``, ``locked_max_hz``, ``width_hz`` (Hz; 0 when no valid run locks, NaN when
+        there is no valid run) and ``status``: 'ok', '<k> of <n> runs diverged' (the range is that of
+        the valid runs) or 'all runs diverged'.
     """
     if amplitude_column is None:
         amplitude_column = next(c for c in table.columns if c.startswith("amplitude_"))
     if by is None:
         known = {"population", "output", "freq_hz", amplitude_column, "natural_freq_hz", "detuning_hz",
                  "dominant_freq_hz", "mean_freq_hz", "ratio_p", "ratio_q", "ratio", "plv", "plv_1to1",
-                 "plv_surrogate", "plv_undriven", "oscillating", "self_oscillating", "locked", "locked_1to1"}
+                 "plv_surrogate", "plv_undriven", "oscillating", "self_oscillating", "locked", "locked_1to1",
+                 "diverged"}
         by = [c for c in table.columns if c not in known]
     rows = []
     for key, sub in table.groupby(by + [amplitude_column], sort=True):
-        f = sub.loc[sub[locked_column].astype(bool), "freq_hz"]
+        bad = sub["diverged"].to_numpy(dtype=bool) if "diverged" in sub else np.zeros(len(sub), dtype=bool)
+        valid = sub[~bad]
+        f = valid.loc[valid[locked_column].astype(bool), "freq_hz"]
+        n_bad = int(np.count_nonzero(bad))
         row = dict(zip(by + [amplitude_column], key if isinstance(key, tuple) else (key,)))
-        row.update(n_locked=int(f.size), locked_min_hz=f.min() if f.size else np.nan,
-                   locked_max_hz=f.max() if f.size else np.nan,
-                   width_hz=float(f.max() - f.min()) if f.size else 0.0)
+        row.update(n_runs=len(valid), n_diverged=n_bad, n_locked=int(f.size),
+                   locked_min_hz=f.min() if f.size else np.nan, locked_max_hz=f.max() if f.size else np.nan,
+                   width_hz=float(f.max() - f.min()) if f.size else (0.0 if len(valid) else np.nan),
+                   status="ok" if not n_bad else ("all runs diverged" if not len(valid)
+                                                  else f"{n_bad} of {len(sub)} runs diverged"))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -8,6 +8,10 @@ seaborn style (:func:`stimsim.plots.themed`): no backend is selected and no rcPa
 - :func:`resonance_peaks`: resonance peak frequency and height against each swept parameter.
 - :func:`arnold_tongue`: PLV (1:1) heat map over drive frequency x amplitude, 1:1-locked cells dotted.
 - :func:`plv_vs_amplitude`: PLV against amplitude at fixed drive frequencies, with the surrogate level.
+
+Rows flagged ``diverged`` (runs that became non-finite) are not drawn as data; each figure draws
+what is valid and says how many runs diverged (a panel whose runs all diverged says 'all runs
+diverged').
 """
 from __future__ import annotations
 
@@ -26,6 +30,22 @@ def unit_label(column, prefix):
     rest = column[len(prefix):]
     rest = rest.replace("v_per_m", "V/m").replace("unit", "model unit")
     return " ".join(_UNIT_WORDS.get(w, w) for w in rest.split("_"))
+
+
+def _diverged(table):
+    """(n,) bool: rows flagged ``diverged`` (all False for tables without the column)."""
+    if "diverged" not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table["diverged"].to_numpy(dtype=bool)
+
+
+def _note_diverged(ax, n_bad, n_all, what="runs", y=0.5):
+    """Write on ``ax`` that runs diverged: 'all runs diverged' or 'k of n runs diverged (not shown)'."""
+    if not n_bad:
+        return
+    text = f"all {what} diverged" if n_bad == n_all else f"{n_bad} of {n_all} {what} diverged (not shown)"
+    ax.text(0.5, y, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="crimson",
+            bbox=dict(facecolor="white", alpha=0.8, edgecolor="crimson"))
 
 
 def _col(table, prefix):
@@ -79,12 +99,14 @@ def resonance_curves(table, params=()):
             if len(lin):
                 axes[0, j].plot(lin["freq_hz"], lin[gain], color=palette[label], lw=1.5, label=label or "linear")
                 axes[1, j].plot(lin["freq_hz"], lin["phase_deg"], color=palette[label], lw=1.5)
-            lock = s[s["method"] == "lockin"]
+            lock = s[(s["method"] == "lockin").to_numpy() & ~_diverged(s)]
             for k, (amp, la) in enumerate(lock.groupby(amp_col, sort=True)):
                 mk = "os^Dv"[k % 5]
                 axes[0, j].plot(la["freq_hz"], la[gain], mk, ms=3.5, mfc="none", color=palette[label],
                                 label=f"lock-in {amp:g}" if label == next(iter(palette)) else None)
                 axes[1, j].plot(la["freq_hz"], la["phase_deg"], mk, ms=3.5, mfc="none", color=palette[label])
+        lock_all = m[m["method"] == "lockin"]
+        _note_diverged(axes[0, j], int(np.count_nonzero(_diverged(lock_all))), len(lock_all), "lock-in runs", y=0.9)
         axes[0, j].set_title(model.upper())
         axes[0, j].set_ylabel(f"gain ({unit_label(gain, 'gain_')})")
         axes[1, j].set_ylabel("phase (deg)")
@@ -100,7 +122,10 @@ def resonance_curves(table, params=()):
 def resonance_peaks(summary, params=()):
     """Resonance peak frequency and height vs each swept parameter (others at their middle value).
 
-    Curves without resonance (maximum at the lowest frequency, e.g. NMM1) are left out, and said so.
+    The peak-frequency panel also shows the output population's rate r* at the fixed point (dotted).
+
+    Curves without a peak inside the grid (maximum at a grid edge, e.g. NMM1 at the lowest
+    frequency) and curves with diverged runs are left out, and said so.
     """
     params = list(params) or [None]
     peak_gain = _col(summary, "peak_gain_")
@@ -112,17 +137,26 @@ def resonance_peaks(summary, params=()):
         else:
             sub, fixed = _fix_others(summary, [q for q in params if q], [p])
             x = p
-        res = sub[sub["resonance"].astype(bool)]
-        none = sorted(set(sub["model"]) - set(res["model"]))
+        bad = sub["n_diverged"].to_numpy() > 0 if "n_diverged" in sub else np.zeros(len(sub), dtype=bool)
+        res = sub[sub["resonance"].to_numpy(dtype=bool) & ~bad]
+        diverged = sorted(set(sub.loc[bad, "model"]))
+        none = sorted(set(sub.loc[~bad, "model"]) - set(res["model"]))
         for i, y in enumerate(("peak_freq_hz", peak_gain)):
             ax = axes[i, j]
             if len(res):
                 sns.lineplot(data=res, x=x, y=y, hue="model", style="method", markers=True, ax=ax,
                              errorbar=None, estimator=None, sort=True)
+            if i == 0 and x != "model" and "fixed_point_rate_hz" in sub and len(sub):
+                # the population's own rate r*: NMM2's (r, v) focus rings near it (models.md M7.2)
+                rates = sub.drop_duplicates(x).sort_values(x)
+                ax.plot(rates[x], rates["fixed_point_rate_hz"], color="0.4", ls=":", lw=1.2,
+                        label="rate r* at fixed point")
+                ax.legend(fontsize=7)
             ax.set_ylabel("peak frequency (Hz)" if i == 0 else f"peak gain ({unit_label(peak_gain, 'peak_gain_')})")
-            if none:
-                ax.text(0.02, 0.95, "no resonance: " + ", ".join(m.upper() for m in none), transform=ax.transAxes,
-                        fontsize=8, va="top")
+            notes = (["no peak inside the grid: " + ", ".join(m.upper() for m in none)] if none else []) + (
+                ["runs diverged (curves not shown): " + ", ".join(m.upper() for m in diverged)] if diverged else [])
+            if notes:
+                ax.text(0.02, 0.95, "\n".join(notes), transform=ax.transAxes, fontsize=8, va="top")
         if fixed:
             axes[0, j].set_title(", ".join(f"{k} = {v:g}" for k, v in fixed.items()), fontsize=10)
     fig.tight_layout()
@@ -131,26 +165,42 @@ def resonance_peaks(summary, params=()):
 
 @themed("white")
 def arnold_tongue(table, params=()):
-    """PLV (1:1) over drive frequency x amplitude, one panel per model (x parameter set); dots = 1:1 locked."""
+    """PLV (1:1) over drive frequency x amplitude, one panel per model (x parameter set); dots = 1:1 locked.
+
+    Diverged runs are left blank and crossed; a panel whose runs all diverged says so.
+    """
     params = list(params)
     amp = _col(table, "amplitude_")
     tab = table.assign(parameter_set=_set_label(table, params))
     panels = list(tab.groupby(["model", "parameter_set"], sort=False))[:8]
     fig, axes = subplots(1, len(panels), figsize=(5.4 * len(panels), 4.4))
     for ax, ((model, label), s) in zip(axes[0], panels):
-        grid = s.pivot_table(index=amp, columns="freq_hz", values="plv_1to1")
-        freqs, amps = grid.columns.to_numpy(), grid.index.to_numpy()
-        mesh = ax.pcolormesh(_edges(freqs), _edges(amps), grid.to_numpy(), vmin=0, vmax=1, cmap="magma", shading="flat")
-        locked = s[s["locked_1to1"].astype(bool)]
-        ax.plot(locked["freq_hz"], locked[amp], ".", color="cyan", ms=4, label="1:1 locked")
-        f0 = s["natural_freq_hz"].dropna()
+        bad = _diverged(s)
+        valid, crossed = s[~bad], s[bad]
+        freqs, amps = np.sort(s["freq_hz"].unique()), np.sort(s[amp].unique())
+        plv = np.full((amps.size, freqs.size), np.nan)
+        cells = valid.groupby([amp, "freq_hz"])["plv_1to1"].mean()       # mean over repeated cells, as pivot_table
+        if len(cells):
+            a_idx, f_idx = (np.searchsorted(v, cells.index.get_level_values(i)) for i, v in enumerate((amps, freqs)))
+            plv[a_idx, f_idx] = cells.to_numpy()
+        mesh = ax.pcolormesh(_edges(freqs), _edges(amps), np.ma.masked_invalid(plv), vmin=0, vmax=1, cmap="magma",
+                             shading="flat")
+        locked = valid[valid["locked_1to1"].astype(bool)]
+        if len(locked):
+            ax.plot(locked["freq_hz"], locked[amp], ".", color="cyan", ms=4, label="1:1 locked")
+        if len(crossed):
+            ax.plot(crossed["freq_hz"], crossed[amp], "x", color="crimson", ms=5, label=f"diverged ({len(crossed)} of {len(s)})")
+        f0 = valid["natural_freq_hz"].dropna()
         if len(f0):
             ax.axvline(f0.iloc[0], color="w", ls="--", lw=1, label=f"natural {f0.iloc[0]:.1f} Hz")
+        if len(crossed) == len(s):
+            _note_diverged(ax, len(crossed), len(s))
         ax.set_xlabel("drive frequency (Hz)")
         ax.set_ylabel(f"amplitude ({unit_label(amp, 'amplitude_')})")
-        forced = "" if s["self_oscillating"].any() else " (no free rhythm: forced response)"
+        forced = "" if not len(valid) or valid["self_oscillating"].any() else " (no free rhythm: forced response)"
         ax.set_title(f"{model.upper()} {label}{forced}".strip(), fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper right")
         fig.colorbar(mesh, ax=ax, label="PLV 1:1")
     fig.tight_layout()
     return fig
@@ -183,14 +233,20 @@ def plv_vs_amplitude(table, freqs_hz=(), params=()):
     fig, axes = subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
     colors = sns.color_palette("viridis", len(chosen))
     for ax, ((model, label), s) in zip(axes[0], panels):
+        bad = _diverged(s)
+        valid = s[~bad]
         for c, f in zip(colors, chosen):
-            r = s[np.isclose(s["freq_hz"], f)].sort_values(amp)
-            ax.plot(r[amp], r["plv_1to1"], "o-", color=c, ms=3, label=f"{f:.1f} Hz")
-            ax.plot(r[amp], r["plv_surrogate"], ":", color=c, lw=1)
+            r = valid[np.isclose(valid["freq_hz"], f)].sort_values(amp)
+            if len(r):
+                ax.plot(r[amp], r["plv_1to1"], "o-", color=c, ms=3, label=f"{f:.1f} Hz")
+                ax.plot(r[amp], r["plv_surrogate"], ":", color=c, lw=1)
+        shown = np.isclose(s["freq_hz"].to_numpy()[:, None], np.asarray(chosen, dtype=float)[None, :]).any(axis=1)
+        _note_diverged(ax, int(np.count_nonzero(bad & shown)), int(np.count_nonzero(shown)))
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(f"amplitude ({unit_label(amp, 'amplitude_')})")
         ax.set_ylabel("PLV 1:1 (dotted: surrogate)")
         ax.set_title(f"{model.upper()} {label}".strip())
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

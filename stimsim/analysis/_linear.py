@@ -32,7 +32,7 @@ import numpy as np
 from .. import models as _models
 from ..dynamics import classify, find_fixed_points, is_stable, linearize
 from ..errors import unknown_name_error
-from ..units import hz_to_rad_per_ms
+from ..units import hz_to_rad_per_ms, khz_to_hz
 
 OUTPUTS = ("rate", "v")
 #: recorded variable of each output
@@ -45,7 +45,8 @@ class StateSpace:
 
     ``A`` (n, n) 1/ms, ``b`` (n,) state units per ms per drive unit, ``c`` (n,) output units per
     state unit, ``d`` output units per drive unit (direct feed-through), ``rates_khz`` the fixed
-    point, ``eigenvalues`` of A (1/ms), ``stability`` (:func:`stimsim.dynamics.classify` label).
+    point, ``eigenvalues`` of A (1/ms), ``stability`` (:func:`stimsim.dynamics.classify` label),
+    ``output_rate_hz`` the output population's rate at the fixed point (Hz).
     """
 
     A: np.ndarray
@@ -55,6 +56,7 @@ class StateSpace:
     rates_khz: np.ndarray
     eigenvalues: np.ndarray
     stability: str
+    output_rate_hz: float = float("nan")
 
     @property
     def stable(self):
@@ -140,7 +142,7 @@ def state_space(circuit, model, input_gain, output_population, output="rate", fi
     c = scale * C[k_out]
     d = scale * float(D[k_out] @ gain)
     return StateSpace(A=lin.A, b=b, c=c, d=d, rates_khz=r, eigenvalues=lin.eigenvalues,
-                      stability=classify(lin.eigenvalues))
+                      stability=classify(lin.eigenvalues), output_rate_hz=float(khz_to_hz(r[k_out])))
 
 
 def transfer_function(ss, freqs_hz):

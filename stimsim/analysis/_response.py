@@ -12,7 +12,14 @@ model x parameter set x frequency x amplitude (x method). Column names carry uni
   mean output over whole cycles minus the fixed-point value (rectification; zero to first order,
   so 0 in linear rows);
   ``harmonic2_<out>``, ``harmonic3_<out>``: amplitudes at 2f and 3f (lock-in only);
-- ``baseline_<out>``: output at the fixed point; ``stable``: fixed point stable under the model.
+- ``baseline_<out>``: output at the fixed point; ``fixed_point_rate_hz``: the output population's
+  firing rate r* at that fixed point (Hz; NMM2's frozen-input (r, v) focus rotates at ~r*, so a
+  resonance near r* is the population's own firing rhythm, models.md M7.2); ``stable``: fixed point
+  stable under the model;
+- ``diverged``: the lock-in run became non-finite (its numbers are NaN and are not a response; such
+  rows are left out of :func:`resonance_summary`); always False for linear rows.
+
+Diverged lock-in runs are counted in one :class:`DivergenceWarning`.
 
 The lock-in runs every (parameter set, frequency, amplitude) of a model as one batch through
 :func:`stimsim.simulate_batch` (in memory-bounded chunks), from the fixed point, discarding a
@@ -36,7 +43,7 @@ from ..errors import check_positive, check_positive_int, unknown_name_error
 from ..dynamics import find_fixed_points
 from ..units import MS_PER_S
 from ._linear import OUTPUTS, state_space
-from ._settings import Drive, LockinGrid, Readout, as_setting
+from ._settings import Drive, LockinGrid, Readout, as_setting, warn_diverged
 from ._lockin import lockin_many
 
 METHODS = ("linear", "lockin", "both")
@@ -151,6 +158,17 @@ def lockin_settings(spaces, freqs_hz, grid, n_harmonics=3):
     return LockinSettings(dt_ms, settle_ms, measure_ms, record_every)
 
 
+def diverged_sets(batch):
+    """(B,) bool: sets of a :class:`stimsim.BatchResult` that diverged.
+
+    A set diverged when the kernel listed it (``batch.diverged``) or any recorded value of it
+    (any variable, population or time) is non-finite.
+    """
+    bad = ~np.all(np.isfinite(batch.states), axis=(0, 1, 2))
+    bad[np.asarray(batch.diverged, dtype=int)] = True
+    return bad
+
+
 def _chunks(n, size):
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
@@ -174,7 +192,9 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
     Returns
     -------
     dict of arrays (n_circuits, n_freqs, n_amplitudes): 'response', 'phase_rad', 'mean',
-    'harmonic2', 'harmonic3' (output units: Hz for rates), and 'wall_s', 'simulated_s' (floats).
+    'harmonic2', 'harmonic3' (output units: Hz for rates; NaN for diverged runs), 'diverged'
+    (bool: the run became non-finite, listed by the kernel or non-finite in any recorded
+    variable), and 'wall_s', 'simulated_s' (floats).
     """
     from tqdm.auto import tqdm
 
@@ -190,6 +210,7 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
     size = max(16, int(CHUNK_BYTES // per_set) // 16 * 16)
     B = len(idx)
     res = {k: np.full(B, np.nan) for k in ("response", "phase_rad", "mean", "harmonic2", "harmonic3")}
+    diverged = np.zeros(B, dtype=bool)
     wall = 0.0
     rec_dt = settings.dt_ms * settings.record_every
     first = int(round(settings.settle_ms / rec_dt))
@@ -206,7 +227,9 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
         wall += br.wall_time_s
         var = model.recorded_index(_OUTPUT_VARIABLE[output])
         sig = br.states[first:, var, out_index, :] * scale
-        ok = np.all(np.isfinite(sig), axis=0)
+        bad = diverged_sets(br)
+        diverged[np.ravel_multi_index(tuple(sets[bad].T), (nc, nf, na))] = True
+        ok = ~bad
         if not np.any(ok):
             continue
         li = lockin_many(sig[:, ok].T, rec_dt, freqs_hz[sets[ok, 1]], t0_ms=first * rec_dt,
@@ -218,6 +241,7 @@ def run_lockin(circuits, model, freqs_hz, amplitudes, gains, out_index, output, 
         res["harmonic2"][pos] = li.harmonic_amplitude[:, 1]
         res["harmonic3"][pos] = li.harmonic_amplitude[:, 2]
     out = {k: v.reshape(nc, nf, na) for k, v in res.items()}
+    out["diverged"] = diverged.reshape(nc, nf, na)
     out["wall_s"] = wall
     out["simulated_s"] = B * settings.duration_ms / MS_PER_S
     return out
@@ -261,13 +285,19 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
     progress : bool
         tqdm progress bar over the batch chunks.
     return_info : bool
-        Also return a dict with timings and the lock-in settings.
+        Also return a dict with timings, the lock-in settings, and ``lockin_runs`` /
+        ``diverged_runs`` (counts of lock-in rows and of those whose run diverged).
 
     Returns
     -------
     pandas.DataFrame (and dict if ``return_info``)
         Tidy table described in the module docstring, with columns ``model``, ``method``,
-        ``population``, ``output``, the label columns, ``freq_hz``, ...
+        ``population``, ``output``, the label columns, ``freq_hz``, ..., ``diverged``.
+
+    Warns
+    -----
+    DivergenceWarning
+        When lock-in runs became non-finite (their rows have ``diverged = True``).
 
     References
     ----------
@@ -305,7 +335,8 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
     if lockin_wanted and np.max(freqs) >= MS_PER_S / (2 * grid.dt_ms):
         raise ValueError(f"freqs_hz up to {np.max(freqs):g} Hz must stay below the Nyquist frequency "
                          f"{MS_PER_S / (2 * grid.dt_ms):g} Hz of dt_ms={grid.dt_ms}")
-    frames, info = [], {"linear_s": 0.0, "lockin_wall_s": 0.0, "lockin_simulated_s": 0.0, "settings": {}}
+    frames, info = [], {"linear_s": 0.0, "lockin_wall_s": 0.0, "lockin_simulated_s": 0.0, "settings": {},
+                        "lockin_runs": 0, "diverged_runs": 0}
     t0 = time.perf_counter()
     roots = [find_fixed_points(c) for _, c in cases]
     info["linear_s"] += time.perf_counter() - t0
@@ -320,7 +351,7 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
                 if not ss.stable:
                     H = np.full_like(H, np.nan)
                 frames.append(_frame(lab, name, "linear", pop, output, freqs, np.nan, np.abs(H), np.angle(H),
-                                     np.nan, 0.0, np.nan, np.nan, b0, ss, cols))
+                                     np.nan, 0.0, np.nan, np.nan, b0, ss, cols, False))
         info["linear_s"] += time.perf_counter() - t0
         if lockin_wanted:
             st = lockin_settings(spaces, freqs, grid)
@@ -330,6 +361,8 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
                            grid.integrator, progress=progress, desc=f"lock-in {name}")
             info["lockin_wall_s"] += r["wall_s"]
             info["lockin_simulated_s"] += r["simulated_s"]
+            info["lockin_runs"] += int(r["diverged"].size)
+            info["diverged_runs"] += int(np.count_nonzero(r["diverged"]))
             for i, ((lab, c), ss, b0) in enumerate(zip(cases, spaces, base)):
                 for j, a in enumerate(amps):
                     resp = r["response"][i, :, j]
@@ -337,8 +370,9 @@ def frequency_response(circuit, model=("nmm2", "nmm1"), freqs_hz=None, method="l
                         gain = resp / a if a > 0 else np.full_like(resp, np.nan)
                     frames.append(_frame(lab, name, "lockin", pop, output, freqs, a, gain, r["phase_rad"][i, :, j],
                                          resp, r["mean"][i, :, j] - b0, r["harmonic2"][i, :, j],
-                                         r["harmonic3"][i, :, j], b0, ss, cols))
+                                         r["harmonic3"][i, :, j], b0, ss, cols, r["diverged"][i, :, j]))
     table = pd.concat(frames, ignore_index=True)
+    warn_diverged(info["diverged_runs"], info["lockin_runs"], "lock-in")
     return (table, info) if return_info else table
 
 
@@ -350,7 +384,7 @@ def _baseline(circuit, model, rates_khz, k, output):
 
 
 def _frame(labels, model, method, pop, output, freqs, amp, gain, phase_rad, response, mean_shift,
-           h2, h3, baseline, ss, cols):
+           h2, h3, baseline, ss, cols, diverged):
     n = len(freqs)
     data = {"model": model, "method": method, "population": pop, "output": output}
     data.update({k: v for k, v in labels.items()})
@@ -364,7 +398,10 @@ def _frame(labels, model, method, pop, output, freqs, amp, gain, phase_rad, resp
         cols["harmonic2"]: np.broadcast_to(np.asarray(h2, dtype=float), (n,)),
         cols["harmonic3"]: np.broadcast_to(np.asarray(h3, dtype=float), (n,)),
         cols["baseline"]: baseline,
+        # the output population's rate at the fixed point: NMM2's (r, v) focus rings near r* (models.md M7.2)
+        "fixed_point_rate_hz": ss.output_rate_hz,
         "stable": ss.stable,
         "stability": ss.stability,
+        "diverged": np.broadcast_to(np.asarray(diverged, dtype=bool), (n,)),
     })
     return pd.DataFrame(data)

@@ -10,6 +10,8 @@ reported before anything is compiled or run:
 - :class:`EntrainmentGrid`: time grid of entrainment runs.
 - :class:`LockingCriterion`: when a driven rhythm counts as locked (entrainment).
 
+and :class:`DivergenceWarning`, the warning category of simulated runs that became non-finite.
+
 Examples
 --------
 >>> from stimsim.analysis import Drive, Readout
@@ -18,11 +20,12 @@ Examples
 >>> Readout(output="voltage")
 Traceback (most recent call last):
 ...
-ValueError: unknown output 'voltage'; allowed: rate, v
+stimsim.errors.InputError: unknown output 'voltage'; allowed: rate, v
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -224,7 +227,8 @@ class LockingCriterion:
     n_surrogates : int
         Surrogate draws for the 95th-percentile chance level.
     seed : int
-        Seed of the surrogate random numbers.
+        Seed of the surrogate random numbers, combined with each task's content (model, circuit
+        parameters, frequency, amplitude) so that a task's surrogate does not depend on the batch.
     """
 
     max_denominator: int = 4
@@ -246,6 +250,32 @@ class LockingCriterion:
         check_positive_int("n_surrogates", self.n_surrogates)
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+
+
+class DivergenceWarning(UserWarning):
+    """Simulated runs of an analysis became non-finite (diverged).
+
+    Their rows are kept, flagged ``diverged = True`` (their numbers are not results), and left out
+    of every summary (:func:`stimsim.analysis.resonance_summary`, :func:`stimsim.analysis.tongue_width`).
+    """
+
+
+def warn_diverged(n_diverged, n_runs, what, stacklevel=3):
+    """Issue one :class:`DivergenceWarning` saying how many of ``n_runs`` runs diverged (if any).
+
+    Parameters
+    ----------
+    n_diverged, n_runs : int
+        Diverged runs and all runs (table rows) of the computation.
+    what : str
+        The computation, e.g. ``'lock-in'`` or ``'entrainment'``.
+    stacklevel : int
+        Passed to :func:`warnings.warn` (default: the caller of the public function).
+    """
+    if n_diverged:
+        warnings.warn(f"{n_diverged} of {n_runs} {what} runs diverged (became non-finite); their rows are "
+                      "flagged diverged=True and left out of the summaries; reduce dt_ms or the amplitude",
+                      DivergenceWarning, stacklevel=stacklevel)
 
 
 def as_setting(value, cls, name):

@@ -8,6 +8,8 @@ This module only computes: it imports nothing from ``stimsim.protocol``.
 Tables (one row per model x parameter set x frequency x amplitude): ``frequency_response`` and
 ``resonance`` (one row per curve), or ``entrainment`` and ``tongue_width``.
 Figures: ``resonance_curves``, ``resonance_peak`` / ``arnold_tongue``, ``plv_vs_amplitude``.
+Runs that became non-finite are flagged ``diverged`` in the run tables, left out of the summaries
+and figures, and counted by :func:`diverged_runs`.
 """
 from __future__ import annotations
 
@@ -111,3 +113,29 @@ def run_study(protocol, progress=True):
     figures = {"arnold_tongue": figs.arnold_tongue(table, list(spec.parameters)),
                "plv_vs_amplitude": figs.plv_vs_amplitude(table, spec.plv_freqs_hz, list(spec.parameters))}
     return tables, figures
+
+
+def diverged_runs(tables):
+    """(n_diverged, n_runs): simulated study runs that diverged, and all simulated study runs.
+
+    Counts the rows of the run tables (``frequency_response``: lock-in rows only, linear rows are not
+    simulated; ``entrainment``: every row) and those flagged ``diverged``.
+
+    Parameters
+    ----------
+    tables : dict[str, pandas.DataFrame]
+        As returned by :func:`run_study`.
+
+    Returns
+    -------
+    tuple of int
+    """
+    n_bad = n_all = 0
+    for name in ("frequency_response", "entrainment"):
+        t = tables.get(name)
+        if t is None or "diverged" not in t:
+            continue
+        simulated = (t["method"] != "linear").to_numpy() if "method" in t else np.ones(len(t), dtype=bool)
+        n_all += int(np.count_nonzero(simulated))
+        n_bad += int(np.count_nonzero(t["diverged"].to_numpy(dtype=bool) & simulated))
+    return n_bad, n_all

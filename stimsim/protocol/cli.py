@@ -1,8 +1,9 @@
 """``stimsim run PROTOCOL [--out DIR] [--set key.path=value ...] [--check]``.
 
-Parses arguments, loads and validates the protocol (nothing runs or is written on bad input:
-:class:`~stimsim.protocol.schema.ProtocolError` is a ValueError, which ``stimsim.cli.main`` prints
-as one ``stimsim: error: ...`` line with exit code 2), runs it and reports where the files went.
+Parses arguments, loads and validates the protocol and checks the output folder (nothing is
+compiled, run or written on bad input: :class:`~stimsim.protocol.schema.ProtocolError` and
+:class:`~stimsim.errors.InputError` are printed by ``stimsim.cli.main`` as one
+``stimsim: error: ...`` line with exit code 2), runs it and reports where the files went.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def add_subcommands(sub):
 
 def cmd_run(args):
     import json
+    from pathlib import Path
 
+    from ..io import check_output_dir
     from .runner import run_protocol
     from .schema import load_protocol
 
@@ -36,15 +39,22 @@ def cmd_run(args):
         print(json.dumps(protocol.resolved, indent=2))
         print(f"protocol {protocol.name!r} is valid", file=sys.stderr)
         return 0
-    if not args.quiet:
-        from .._simulate import prepare_kernels
+    if args.out is not None:
+        check_output_dir(args.out)
+    else:                               # results/<name>/<run id>: the parent must be creatable
+        check_output_dir(Path("results") / protocol.name, existing_ok=True)
 
-        # exactly the entry points this run uses: single runs on the calling thread, studies in batches
-        parallel = ((False,) if protocol.has_timeseries else ()) + ((True,) if protocol.study is not None else ())
-        prepare_kernels(protocol.models, parallel=parallel, integrators=(protocol.integrator,),
-                        notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
+    prepare = None
+    if not args.quiet:
+        def prepare():
+            from .._simulate import prepare_kernels
+
+            # exactly the entry points this run uses: single runs on the calling thread, studies in batches
+            parallel = ((False,) if protocol.has_timeseries else ()) + ((True,) if protocol.study is not None else ())
+            prepare_kernels(protocol.models, parallel=parallel, integrators=(protocol.integrator,),
+                            notify=lambda msg: print(f"stimsim: {msg}", file=sys.stderr))
     report = run_protocol(protocol, out_dir=args.out, command="stimsim " + " ".join(sys.argv[1:]),
-                          progress=not args.quiet)
+                          progress=not args.quiet, prepare=prepare)
     if report.summary is not None and not args.quiet:
         import pandas as pd
 

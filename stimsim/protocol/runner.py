@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import models as _models
 from ..drive import SampledInput
-from ..errors import SimulationDiverged
+from ..errors import InputError, SimulationDiverged
 from .._simulate import simulate
 from .figures import timeseries_figure
 from .safety import peak_abs, safety_notes
-from .schema import ProtocolError
+from .schema import ProtocolError, circuit_key
 
 #: units of every column the protocol layer writes
 COLUMN_UNITS = {
@@ -72,22 +74,88 @@ def drive_input(protocol):
 
 
 # --- simulation --------------------------------------------------------------------------------------
+#: longest sampling interval of the series the summary is computed from, ms (Nyquist 1 kHz); the
+#: CSV keeps the protocol's record_every, a whole multiple of the analysis stride
+ANALYSIS_MAX_STEP_MS = 0.5
+#: a summary frequency at or above this fraction of the analysis Nyquist frequency is refused
+NYQUIST_FRACTION = 0.8
+#: largest analysis series a run may record per model, bytes
+MAX_ANALYSIS_BYTES = 2 * 2**30
+
+
+def analysis_stride(dt_ms, record_every):
+    """Recording stride (steps) of the analysed series.
+
+    The largest divisor of ``record_every`` whose interval ``stride * dt_ms`` is at most
+    ``ANALYSIS_MAX_STEP_MS`` (every step when ``dt_ms`` itself is longer), so that the CSV series
+    (every ``record_every`` steps) is this series thinned, sample for sample.
+
+    Parameters
+    ----------
+    dt_ms : float
+        Integration step, ms.
+    record_every : int
+        Steps between the samples written to CSV.
+
+    Returns
+    -------
+    int
+    """
+    best = 1
+    d = 1
+    while d * d <= record_every:
+        if record_every % d == 0:
+            for q in (d, record_every // d):
+                if q * dt_ms <= ANALYSIS_MAX_STEP_MS * (1 + 1e-9):
+                    best = max(best, q)
+        d += 1
+    return best
+
+
+def thinned(protocol, res):
+    """``res`` (recorded every analysis stride) thinned to the protocol's ``record_every``."""
+    import dataclasses
+
+    stride = res.spec.record_every
+    if stride == protocol.record_every:
+        return res
+    if protocol.record_every % stride:
+        raise ValueError(f"a series recorded every {stride} steps cannot be thinned to record_every = "
+                         f"{protocol.record_every}")
+    spec = dataclasses.replace(res.spec, record_every=protocol.record_every)
+    return type(res)(circuit=res.circuit, spec=spec, states=res.states[::protocol.record_every // stride],
+                     wall_time_s=res.wall_time_s)
+
+
 def simulate_models(protocol, inp, log=None):
-    """{model: SimulationResult} for every model of the protocol (ProtocolError on divergence)."""
+    """{model: SimulationResult} for every model of the protocol (ProtocolError on divergence).
+
+    Each run records every :func:`analysis_stride` steps (at most ``ANALYSIS_MAX_STEP_MS`` apart)
+    for :func:`summary_table`; :func:`timeseries_table` thins it to ``record_every`` (the same
+    samples a run recording every ``record_every`` steps gives).
+    """
     results = {}
     initial = "fixed_point" if protocol.initial == "fixed_point" else None
+    stride = analysis_stride(protocol.dt_ms, protocol.record_every)
+    n_rec = int(round(protocol.duration_ms / protocol.dt_ms)) // stride + 1
     for model in protocol.models:
+        nbytes = n_rec * _models.get(model).n_recorded * protocol.circuit.n_populations * 8
+        if nbytes > MAX_ANALYSIS_BYTES:
+            raise ProtocolError(
+                f"{protocol.source or protocol.name}: run.duration_ms: the summary analyses the rates every "
+                f"{stride * protocol.dt_ms:g} ms, {n_rec:,} samples ({nbytes / 2**30:.1f} GiB, limit "
+                f"{MAX_ANALYSIS_BYTES / 2**30:.0f} GiB) for {model}; shorten the run")
         if log:
             log(f"running {model}: {protocol.duration_ms:g} ms, dt {protocol.dt_ms:g} ms ...")
         try:
             results[model] = simulate(protocol.circuit, model=model, duration_ms=protocol.duration_ms,
-                                      dt_ms=protocol.dt_ms, input=inp, record_every=protocol.record_every,
+                                      dt_ms=protocol.dt_ms, input=inp, record_every=stride,
                                       integrator=protocol.integrator, initial=initial)
         except SimulationDiverged as exc:
             raise ProtocolError(f"{protocol.source or protocol.name}: {model} diverged: {exc}") from None
-        except RuntimeError as exc:              # e.g. no fixed point to start from
-            raise ProtocolError(f"{protocol.source or protocol.name}: run.initial: {exc}; "
-                                "try initial = \"synapses_at_rest\"") from None
+        except InputError as exc:                # no initial state: load_dict checks it; a protocol built otherwise
+            raise ProtocolError(f"{protocol.source or protocol.name}: "
+                                f"{circuit_key(protocol.overrides, str(exc))}: {exc}") from None
     return results
 
 
@@ -99,10 +167,14 @@ def analysed_slice(protocol, time_ms):
 
 # --- tables -------------------------------------------------------------------------------------------
 def timeseries_table(protocol, results, t_grid, drive):
-    """Tidy table: time_ms, model, population, <variables>, field_v_per_m | drive_model_units, stim_input."""
+    """Tidy table: time_ms, model, population, <variables>, field_v_per_m | drive_model_units, stim_input.
+
+    Every ``record_every`` steps (``results`` recorded more densely are thinned, :func:`thinned`).
+    """
     frames = []
     gains = protocol.input_gains
     for model, res in results.items():
+        res = thinned(protocol, res)
         frame = res.to_frame()
         time_ms = res.time_ms
         # the drive the kernel saw at the recorded times (it interpolates the samples linearly)
@@ -121,7 +193,13 @@ def timeseries_table(protocol, results, t_grid, drive):
 
 
 def summary_table(protocol, results):
-    """Per model and population: mean rate, dominant frequency, PSD, amplitude and phase at the drive."""
+    """Per model and population: mean rate, dominant frequency, PSD, amplitude and phase at the drive.
+
+    Computed on the series as recorded in ``results`` (by :func:`simulate_models`: every
+    :func:`analysis_stride` steps, at most ``ANALYSIS_MAX_STEP_MS`` apart), whatever ``record_every``
+    the CSV is thinned to. A dominant or drive frequency at or above ``NYQUIST_FRACTION`` of that
+    series' Nyquist frequency could be aliased: it is refused (ProtocolError), not reported.
+    """
     from ..analysis import dominant_frequency, lockin, welch_psd
 
     rows = []
@@ -129,7 +207,8 @@ def summary_table(protocol, results):
     for model, res in results.items():
         sl = analysed_slice(protocol, res.time_ms)
         t = res.time_ms[sl]
-        dt_rec = protocol.dt_ms * protocol.record_every
+        dt_rec = res.spec.dt_ms * res.spec.record_every
+        limit_hz = NYQUIST_FRACTION * 1000.0 / (2.0 * dt_rec)
         for k, pop in enumerate(protocol.circuit.names):
             y = res.rate_hz[sl, k]
             row = dict(model=model, population=pop, mean_rate_hz=float(np.mean(y)),
@@ -145,6 +224,12 @@ def summary_table(protocol, results):
                 row.update(psd_at_drive_hz2_per_hz=float(np.interp(f, freqs, psd)),
                            response_amplitude_hz=float(amp),
                            response_phase_rad=float(_wrap(phase - protocol.drive_phase_rad)))
+            for name in ("dominant_frequency_hz", "drive_frequency_hz"):
+                if row[name] >= limit_hz:
+                    raise ProtocolError(
+                        f"{protocol.source or protocol.name}: {model} {pop}: {name} = {row[name]:g} Hz is within "
+                        f"{100 * (1 - NYQUIST_FRACTION):.0f}% of the Nyquist frequency {1000.0 / (2.0 * dt_rec):g} Hz "
+                        f"of the analysed series (every {dt_rec:g} ms) and may be aliased; lower run.dt_ms")
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -166,8 +251,12 @@ def default_out_dir(protocol, run_id):
     return Path("results") / protocol.name / run_id
 
 
-def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=None):
+def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=None, prepare=None):
     """Run a protocol and write its results atomically.
+
+    The output folder is claimed (``stimsim.io.staged_directory``) before anything is computed:
+    a folder that cannot be written, or that another stimsim run is writing, is refused at once
+    with :class:`~stimsim.errors.InputError`; a failed or interrupted run leaves nothing behind.
 
     Parameters
     ----------
@@ -178,21 +267,43 @@ def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=No
         Command line recorded in the metadata.
     progress : bool
         Print progress lines and safety warnings to ``stream`` (default stderr).
+    stream : file, optional
+        Where progress lines and warnings go (default stderr).
+    prepare : callable, optional
+        Called without arguments once the output folder is claimed, before the run (e.g. to
+        compile the kernels with a progress note).
 
     Returns
     -------
     RunReport
+        ``out_dir`` is where the files are: ``out_dir`` as given, unless another program filled it
+        during the run (then a sibling ``<out_dir>-2``, ..., with a warning on ``stream``).
     """
-    from ..io import environment_info, new_run_id, save_figure, staged_directory, write_csv, write_json
-    from ..plots import close
+    from ..io import new_run_id, staged_directory
 
     stream = stream or sys.stderr
-    log = (lambda msg: print(msg, file=stream)) if progress else None
-    t_start = time.perf_counter()
     run_id = new_run_id()
     out_dir = Path(out_dir) if out_dir is not None else default_out_dir(protocol, run_id)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise FileExistsError(f"output folder {out_dir} already exists and is not empty")
+    staging = staged_directory(out_dir)
+    with staging:                      # claimed before anything runs; removed on any failure
+        if prepare is not None:
+            prepare()
+        report = _run_and_write(protocol, staging, run_id, command, progress, stream)
+    if staging.redirected:
+        print(f"stimsim: warning: output folder {staging.requested} was filled by another program while "
+              f"this run was going; this run's results are in {staging.final_dir}", file=stream)
+    report.out_dir = staging.final_dir
+    return report
+
+
+def _run_and_write(protocol, staging, run_id, command, progress, stream):
+    """The body of :func:`run_protocol`: compute, then write into the claimed ``staging`` folder."""
+    from ..io import environment_info, save_figure, write_csv, write_json
+    from ..plots import close
+
+    log = (lambda msg: print(msg, file=stream)) if progress else None
+    t_start = time.perf_counter()
+    out_dir = staging.final_dir
 
     t_grid, drive, inp = drive_input(protocol)
     peak = peak_abs(drive)
@@ -209,18 +320,28 @@ def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=No
         summary = summary_table(protocol, results)
 
     study_tables, study_figures = {}, {}
+    n_diverged = n_study_runs = 0
     if protocol.study is not None:
         from ..analysis import _studies as studies
+        from ..analysis._settings import DivergenceWarning
 
         if log:
             log("running study ...")
         try:
-            study_tables, study_figures = studies.run_study(protocol, progress=progress)
+            with warnings.catch_warnings():
+                # counted from the tables and reported below as one line (and in metadata.json)
+                warnings.simplefilter("ignore", DivergenceWarning)
+                study_tables, study_figures = studies.run_study(protocol, progress=progress)
         except SimulationDiverged as exc:
             raise ProtocolError(f"{protocol.source or protocol.name}: study diverged: {exc}") from None
+        n_diverged, n_study_runs = studies.diverged_runs(study_tables)
+        if n_diverged:
+            print(f"stimsim: warning: {n_diverged} of {n_study_runs} study runs diverged (became non-finite); "
+                  "their rows are flagged diverged = True and left out of the summaries; reduce dt_ms or the "
+                  "amplitudes", file=stream)
 
     files = {}
-    with staged_directory(out_dir) as stage:
+    with staging as stage:             # the folder claimed by run_protocol
         if timeseries is not None and "timeseries" in protocol.files:
             write_csv(timeseries, stage / "timeseries.csv")
             files["timeseries.csv"] = {c: COLUMN_UNITS[c] for c in timeseries.columns}
@@ -259,6 +380,8 @@ def run_protocol(protocol, out_dir=None, command=None, progress=False, stream=No
                          else {"unit": "current", "populations": list(protocol.input_populations)}),
             "circuit": protocol.circuit.describe().to_dict(orient="records"),
             "safety": {"warnings": notes, "within_evidence_base": not notes},
+            "diverged_runs": n_diverged,
+            "study_runs": n_study_runs,
             "wall_time_s": {"total": time.perf_counter() - t_start, "kernel": walls},
             "environment": environment_info(),
             "files": files,

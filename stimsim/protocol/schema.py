@@ -1,9 +1,11 @@
 """Protocol files: TOML (or resolved JSON) -> validated :class:`Protocol`, before anything runs.
 
 The schema is documented in ``protocols/README.md``. Every problem raises :class:`ProtocolError`
-(a ``ValueError``) with one line ``<file>: <key path>: <problem>``; unknown keys are errors with
-the closest valid key suggested (``stimsim.errors.closest``). Loading reads the protocol and any
-waveform CSV and builds the circuit, but compiles and integrates nothing.
+(an :class:`~stimsim.errors.InputError`, a ``ValueError``) with one line
+``<file>: <key path>: <problem>``; unknown keys are errors with the closest valid key suggested
+(``stimsim.errors.closest``). Loading reads the protocol (UTF-8, a byte-order mark allowed) and any
+waveform CSV, builds the circuit, finds the initial states and fixed points the run needs and
+estimates its peak memory, but compiles no kernel and integrates nothing.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import copy
 import difflib
 import json
 import math
+import os
 import re
 import secrets
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +25,7 @@ import numpy as np
 
 from ..circuit import POPULATION_PARAMETERS
 from ..coupling import DEFAULT_LAMBDA_MM, FieldCoupling
-from ..errors import closest
+from ..errors import InputError, closest
 from ..presets import PRESETS, preset, preset_parameters
 from ..units import field_to_input, hz_to_khz, khz_to_hz
 from . import waveforms as wf
@@ -51,8 +55,12 @@ def recorded_columns():
     return tuple(cols)
 
 
-class ProtocolError(ValueError):
-    """A protocol that cannot run; the message names the file, the key path and the problem."""
+class ProtocolError(InputError):
+    """A protocol that cannot run; the message names the file, the key path and the problem.
+
+    An :class:`~stimsim.errors.InputError` (a ``ValueError``): the command line prints it as one
+    line with exit code 2.
+    """
 
 
 # --- reading helpers --------------------------------------------------------------------------------
@@ -345,14 +353,14 @@ def load_protocol(path, sets=None):
         raise ProtocolError(f"{label}: cannot read protocol file: {exc.strerror or exc}") from None
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8-sig"))      # a byte-order mark is allowed
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ProtocolError(f"{label}: malformed JSON: {exc}") from None
         if isinstance(data, dict) and "protocol" in data and "environment" in data:
             data = data["protocol"]                     # a run's metadata.json: re-run it
     else:
         try:
-            data = tomllib.loads(raw.decode("utf-8"))
+            data = tomllib.loads(raw.decode("utf-8-sig"))   # a byte-order mark is allowed
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"{label}: not a UTF-8 text file: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
@@ -398,16 +406,50 @@ def apply_sets(data, sets, label="protocol"):
 
 
 def load_dict(data, source=None):
-    """Validate a protocol given as a dict (parsed TOML/JSON); return a :class:`Protocol`."""
+    """Validate a protocol given as a dict (parsed TOML/JSON); return a :class:`Protocol`.
+
+    Everything that can be checked without running is checked here, with numpy's floating-point
+    warnings silenced (a problem is one :class:`ProtocolError`, not a warning and then a message):
+    the schema, the run grid, the waveforms, the state each model starts from (the fixed point for
+    ``run.initial = "fixed_point"``), the fixed points a frequency-response study linearises at,
+    and the peak memory of the run (:func:`estimate_memory`).
+
+    Raises
+    ------
+    ProtocolError
+        One line ``<file>: <key.path>: <problem>``.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            return _load_dict(data, source)
+
+
+def folder_safe(text):
+    """``text`` made a valid protocol name: runs of other characters than letters, digits, '.', '_'
+    and '-' become '-', leading non-alphanumerics are dropped (``"my protocol"`` -> ``"my-protocol"``);
+    ``"protocol"`` if nothing usable is left."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text))
+    name = re.sub(r"^[^A-Za-z0-9]+", "", name)
+    return name if name and NAME_PATTERN.match(name) else "protocol"
+
+
+def default_name(source):
+    """The protocol name used when the file has no ``name``: its stem, made :func:`folder_safe`."""
+    return folder_safe(Path(source).stem)
+
+
+def _load_dict(data, source):
     label = str(source) if source is not None else "protocol"
     base = Path(source).resolve().parent if source is not None else Path.cwd()
     top = _Reader(data, "", label)
     top.finish(TOP_KEYS)
 
-    default_name = Path(source).stem if source is not None else ...
-    name = top.string("name", default_name)
+    name = top.string("name", default_name(source) if source is not None else ...)
     if not NAME_PATTERN.match(name):
-        top.fail(f"{name!r} must be a folder-safe name (letters, digits, '.', '_', '-')", "name")
+        suggestion = folder_safe(name)
+        top.fail(f"{name!r} must be a folder-safe name (letters, digits, '.', '_', '-', starting with a letter "
+                 f"or digit), e.g. name = {json.dumps(suggestion)}", "name")
     description = top.string("description", "")
 
     circuit_r = top.child("circuit", required=True)
@@ -458,11 +500,153 @@ def load_dict(data, source=None):
         welch_segment_ms=analysis["welch_segment_ms"], variables=output["variables"],
         files=output["files"], include_transient=output["include_transient"], study=study,
         resolved=resolved)
+    if protocol.has_timeseries:
+        _check_initial_states(protocol, label)
+        check_memory(protocol, label)
     if study is not None:
         from .study import check_against_run
 
-        check_against_run(study, protocol, label, "study")   # populations, Nyquist of run.dt_ms
+        # populations, Nyquist of run.dt_ms, analysis windows, parameter sets and their fixed points
+        check_against_run(study, protocol, label, "study")
     return protocol
+
+
+# --- checks of the whole protocol -----------------------------------------------------------------
+def circuit_key(overrides, message):
+    """Key path to blame for a circuit without a usable state (no fixed point, a rate that overflows).
+
+    ``circuit.overrides.J`` when the message names the coupling J and J was overridden,
+    ``circuit.overrides.eta_bar`` / ``.I`` when it names eta_bar + I and only that one was
+    overridden, else ``circuit.overrides`` (or ``circuit.preset`` without overrides).
+
+    Parameters
+    ----------
+    overrides : dict
+        ``[circuit.overrides]`` as in the file.
+    message : str
+        The error message of the fixed-point search or of the initial state.
+    """
+    overrides = overrides or {}
+    if "coupling J[" in message and "J" in overrides:
+        return "circuit.overrides.J"
+    if "eta_bar + I" in message:
+        given = [k for k in ("eta_bar", "I") if k in overrides]
+        rest = [k for k in overrides if k not in ("eta_bar", "I", "J")]
+        if len(given) == 1 and not rest:
+            return f"circuit.overrides.{given[0]}"
+    return "circuit.overrides" if overrides else "circuit.preset"
+
+
+def _check_initial_states(protocol, label):
+    """The state each model starts from exists and is finite (``run.initial``), before anything runs."""
+    from .. import models as _models
+    from .._simulate import checked_initial_state
+
+    initial = "fixed_point" if protocol.initial == "fixed_point" else None
+    for model in protocol.models:
+        try:
+            checked_initial_state(_models.get(model), protocol.circuit, initial)
+        except ValueError as exc:
+            why = ("run.initial = \"fixed_point\" starts the run there" if initial else
+                   "run.initial = \"synapses_at_rest\" starts at the uncoupled rates")
+            raise ProtocolError(f"{label}: {circuit_key(protocol.overrides, str(exc))}: {exc} ({why})") from None
+
+
+#: peak memory a run may use, bytes; None: ``MEMORY_FRACTION`` of the machine's physical memory
+MAX_MEMORY_BYTES = None
+MEMORY_FRACTION = 0.5
+#: bytes per time-series table row taken by the figure (seaborn and matplotlib copies of the
+#: points drawn); calibrated, see :func:`estimate_memory`
+FIGURE_BYTES_PER_ROW = 120.0
+
+
+def memory_limit_bytes():
+    """The memory a run may use: ``MAX_MEMORY_BYTES``, or ``MEMORY_FRACTION`` x physical memory."""
+    if MAX_MEMORY_BYTES is not None:
+        return float(MAX_MEMORY_BYTES)
+    try:
+        return MEMORY_FRACTION * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):       # not POSIX: a fixed cap
+        return 8.0 * 2**30
+
+
+def estimate_memory(protocol):
+    """Estimated peak memory (bytes) of a protocol's time-series run beyond the loaded libraries.
+
+    Parts (float64 throughout):
+
+    * ``drive``: the drive grid, the summed waveform and its temporaries, and the (samples, P)
+      kernel input, at ``waveform_dt_ms`` over the run: samples x (P + 5) x 8.
+    * ``states``: the recorded states of every model (recorded every
+      ``stimsim.protocol.runner.analysis_stride`` steps and kept until the tables are built, plus
+      one copy while the kernel output is reordered), counted twice: the summary's spectral and
+      lock-in analysis of the same series needs about as much again.
+    * ``table``: the tidy time-series table, rows = CSV records x populations x models, one
+      8-byte cell per column (time, model, population, variables, drive, input); the larger of
+      2 copies (while the per-model frames are built, filtered and joined) and 1.5 copies plus the
+      figure (``FIGURE_BYTES_PER_ROW`` per row, when the figure is written). The CSV is streamed in
+      chunks (``stimsim.io.write_csv``) and adds little.
+
+    Calibration (peak ``VmRSS`` sampled every 10 ms minus that of the process after importing and
+    compiling, 274 MB): PING (2 populations, both models), dt 0.01 ms, record_every 1, 4000 ms:
+    0.4 M records per model, 1.6 M table rows (9 columns): measured 513 MB (drive 30, simulation
+    50, table 219 at its build peak and 160 after, summary 80, figure 184), estimated 537 MB. A
+    pyramidal run (1 population, both models, 20000 ms, dt 0.01 ms, record_every 2: 1 M records per
+    model, 2 M rows): measured 753 MB, estimated 801 MB. Before the CSV was streamed, the
+    text and its UTF-8 copy (about 270 bytes per row) came on top; the PING run peaked at 1043 MB
+    (``ru_maxrss``).
+
+    Parameters
+    ----------
+    protocol : Protocol
+
+    Returns
+    -------
+    dict
+        ``drive``, ``states``, ``table`` and ``total``, bytes.
+    """
+    from .. import models as _models
+
+    P = protocol.circuit.n_populations
+    n_steps = int(round(protocol.duration_ms / protocol.dt_ms))
+    drive = 0.0
+    if protocol.waveforms:
+        stride = int(round(protocol.waveform_dt_ms / (0.5 * protocol.dt_ms)))
+        n_drive = -(-2 * n_steps // stride) + 1
+        drive = n_drive * 8.0 * (P + 5)
+    try:
+        from .runner import analysis_stride
+        a_stride = analysis_stride(protocol.dt_ms, protocol.record_every)
+    except ImportError:                               # a runner that records at record_every
+        a_stride = protocol.record_every
+    n_csv = n_steps // protocol.record_every + 1
+    if not protocol.include_transient:
+        n_csv -= min(n_csv - 1, int(protocol.transient_ms / (protocol.dt_ms * protocol.record_every)))
+    per_model = [(n_steps // a_stride + 1) * _models.get(m).n_recorded * P * 8.0 for m in protocol.models]
+    states = 2.0 * (sum(per_model) + max(per_model))
+    rows = n_csv * P * len(protocol.models)
+    n_cols = 3 + len(protocol.variables) + 2
+    one = rows * n_cols * 8.0
+    figure = rows * FIGURE_BYTES_PER_ROW if "figure" in protocol.files else 0.0
+    table = max(2.0 * one, 1.5 * one + figure)
+    return {"drive": drive, "states": states, "table": table, "total": drive + states + table}
+
+
+def check_memory(protocol, label="protocol"):
+    """Refuse, before anything runs, a run whose estimated peak memory exceeds :func:`memory_limit_bytes`."""
+    est = estimate_memory(protocol)
+    limit = memory_limit_bytes()
+    if est["total"] <= limit:
+        return
+    gib = 2.0**30
+    which = (f"{MEMORY_FRACTION:.0%} of this machine's {limit / MEMORY_FRACTION / gib:.0f} GiB"
+             if MAX_MEMORY_BYTES is None else "stimsim.protocol.schema.MAX_MEMORY_BYTES")
+    raise ProtocolError(
+        f"{label}: run.record_every: the run would need about {est['total'] / gib:.1f} GiB of memory at its peak "
+        f"(recorded states and their analysis {est['states'] / gib:.1f} GiB, time-series table and figure "
+        f"{est['table'] / gib:.1f} GiB, drive "
+        f"{est['drive'] / gib:.1f} GiB), more than {limit / gib:.1f} GiB ({which}); raise run.record_every "
+        f"(now {protocol.record_every}) or shorten run.duration_ms (now {protocol.duration_ms:g} ms)")
 
 
 # --- sections -------------------------------------------------------------------------------------------
@@ -475,6 +659,11 @@ def _circuit(r):
     for key, value in ov.data.items():
         if key not in allowed:
             ov.fail(f"unknown parameter {key!r} for preset {preset_name!r}{closest(key, allowed)}; allowed: {', '.join(allowed)}")
+        if isinstance(value, dict) and not value:
+            ov.fail("is an empty table, which would change nothing; give values (e.g. "
+                    + (f"J = {{ {circuit_example(preset_name)[0]} = {{ {circuit_example(preset_name)[-1]} = 2.0 }} }}"
+                       if key == "J" else f"{key} = {{ {circuit_example(preset_name)[0]} = 1.0 }}")
+                    + ") or remove the key", _key_text(key))
         if key == "J":
             kwargs["J"] = _coupling_matrix(ov, value)
         elif key in own and isinstance(value, dict) and key in POPULATION_PARAMETERS:
@@ -497,6 +686,11 @@ def _circuit(r):
     return preset_name, json.loads(json.dumps(ov.data)), circuit
 
 
+def circuit_example(preset_name):
+    """The population names of a preset (for examples in messages)."""
+    return list(preset(preset_name).names)
+
+
 def _per_population(r, key, value, check):
     if isinstance(value, dict):
         return {pop: check(v, f"{key}.{_key_text(pop)}") for pop, v in value.items()}
@@ -510,6 +704,9 @@ def _coupling_matrix(r, value):
         for post, row in value.items():
             if not isinstance(row, dict):
                 r.fail(f"must be a table {{pre = number}}, got {_show(row)}", f"J.{_key_text(post)}")
+            if not row:
+                r.fail("is an empty table, which would change nothing; give {pre = number} or remove it",
+                       f"J.{_key_text(post)}")
             for pre, v in row.items():
                 out[(post, pre)] = r.as_number(v, f"J.{_key_text(post)}.{_key_text(pre)}")
         return out

@@ -1,7 +1,8 @@
 """The ``[study]`` table of a protocol file: schema and validation, before anything runs.
 
 :func:`validate_study` reads the raw table into a :class:`StudySpec`; :func:`check_against_run`
-checks it against the rest of the protocol (circuit populations, ``run.dt_ms``). Both are called
+checks it against the rest of the protocol (circuit populations, ``run.dt_ms``, the analysis
+windows, the circuits of the parameter sets and their fixed points). Both are called
 by :func:`stimsim.protocol.schema.load_dict`, and both raise
 :class:`~stimsim.protocol.schema.ProtocolError` with one line ``<file>: <key.path>: <problem>``
 (the reader of :mod:`stimsim.protocol.schema`). ``stimsim.analysis._studies.run_study`` runs a
@@ -9,7 +10,8 @@ validated spec. Schema (units in key names where they apply)::
 
     [study]
     kind = "frequency_response"          # or "entrainment"
-    freqs_hz = [1, 2, 5]                 # or {start = 1, stop = 150, num = 150, spacing = "linear"|"log"}
+    freqs_hz = [1, 2, 5]                 # (>= 2 for a frequency response) or {start = 1, stop = 150, num = 150,
+                                         # spacing = "linear"|"log"}
                                          # or {start = 1, stop = 150, step = 1}
     amplitudes = [0.1, 1.0]              # drive units of the protocol (V/m or model units); same forms
     output_population = "P"              # default: the first population
@@ -21,7 +23,7 @@ validated spec. Schema (units in key names where they apply)::
     min_measure_ms = 200
     # entrainment only
     settle_ms = 500                      # discarded locking transient (default: max(500, run.transient_ms))
-    measure_ms = 1000                    # analysed window
+    measure_ms = 1000                    # analysed window, >= 20 cycles of the lowest frequency
     plv_threshold = 0.9
     max_denominator = 4
     freq_tol_hz = 0.1                    # optional; default 0.1 / analysed window
@@ -52,6 +54,10 @@ KIND_KEYS = {
 SWEEPABLE = tuple(p for p in POPULATION_PARAMETERS if p not in ("transfer",)) + ("J",)
 #: grids larger than this are refused (memory and time): frequencies x amplitudes x parameter sets
 MAX_RUNS = 200_000
+#: parameter sets whose circuits (and, for a frequency response, fixed points) are checked before the
+#: run: all of them up to this many, else the corners of the grid (every parameter at its smallest and
+#: largest value), where a value out of range or a circuit without fixed point shows first
+MAX_CHECKED_SETS = 256
 
 
 @dataclass(frozen=True)
@@ -239,15 +245,19 @@ def validate_study(table, source="protocol", path="study"):
 def check_against_run(spec, protocol, source="protocol", path="study"):
     """Check a study against the rest of the protocol, before anything runs.
 
-    Checks the frequencies against the Nyquist frequency of ``run.dt_ms``, and that the output
+    Checks the frequencies against the Nyquist frequency of ``run.dt_ms``, that the output
     population and the populations of ``parameters`` exist (a scalar ``J`` sweep needs a
-    one-population circuit).
+    one-population circuit), that an entrainment window ``measure_ms`` holds enough cycles of the
+    lowest frequency for the surrogate test, that the circuit of every parameter set can be built
+    and integrated with ``run.dt_ms``, and, for a frequency response, that each has a fixed point
+    (the linear theory and the lock-in settle time start there); see ``MAX_CHECKED_SETS``.
 
     Parameters
     ----------
     spec : StudySpec
     protocol : Protocol or object
-        Anything with ``dt_ms`` (ms) and ``circuit.names``.
+        Anything with ``dt_ms`` (ms) and ``circuit``; ``models``, ``integrator`` and
+        ``overrides`` are used when present.
     source, path : str
         As in :func:`validate_study`.
 
@@ -271,3 +281,80 @@ def check_against_run(spec, protocol, source="protocol", path="study"):
             r.fail(f"population {pop!r} does not exist{closest(pop, names)}; allowed: {', '.join(names)}", key)
         if name == "J" and len(names) > 1:
             r.fail(f"a scalar J sweep needs a one-population circuit (this one has {', '.join(names)})", key)
+    if spec.kind == "frequency_response" and len(spec.freqs_hz) < 2:
+        r.fail(f"a frequency response needs at least 2 frequencies (its resonance summary compares the gain "
+               f"across frequencies), got {len(spec.freqs_hz)} ({spec.freqs_hz[0]:g} Hz); add frequencies, "
+               "e.g. freqs_hz = {start = 1, stop = 100, num = 100}", "freqs_hz")
+    if spec.kind == "entrainment":
+        _check_entrainment_window(r, spec)
+    _check_parameter_sets(r, spec, protocol, source)
+
+
+def _check_entrainment_window(r, spec):
+    """``measure_ms`` must hold 4 surrogate segments of the lowest frequency (as the analysis requires)."""
+    from ..analysis._settings import LockingCriterion
+
+    cycles = 4 * LockingCriterion().segment_cycles
+    f_low = min(spec.freqs_hz)
+    if spec.measure_ms * f_low / 1000.0 < cycles:
+        need = cycles * 1000.0 / f_low
+        r.fail(f"{spec.measure_ms:g} ms holds {spec.measure_ms * f_low / 1000.0:.3g} cycles of the lowest drive "
+               f"frequency {f_low:g} Hz, fewer than the {cycles:g} the phase-locking test needs (4 surrogate "
+               f"segments of {cycles / 4:g} cycles); set measure_ms >= {math.ceil(need):g} or raise the lowest "
+               "frequency", "measure_ms")
+
+
+def _checked_sets(spec):
+    """The parameter sets checked before the run (all, or the grid corners; see ``MAX_CHECKED_SETS``)."""
+    n = math.prod(len(v) for v in spec.parameters.values())
+    if n <= MAX_CHECKED_SETS:
+        return spec.parameter_sets()
+    names = list(spec.parameters)
+    ends = [sorted({vals[0], vals[-1]}) for vals in spec.parameters.values()]
+    corners = itertools.islice(itertools.product(*ends), MAX_CHECKED_SETS)
+    return [dict(zip(names, combo)) for combo in corners]
+
+
+def _check_parameter_sets(r, spec, protocol, source):
+    from types import SimpleNamespace
+
+    from .. import models as _models
+    from .._simulate import check_run
+    from ..analysis._studies import _circuits
+    from ..dynamics import find_fixed_points
+    from .schema import ProtocolError, circuit_key
+
+    sets = _checked_sets(spec)
+    try:
+        cases = _circuits(protocol.circuit, SimpleNamespace(parameter_sets=lambda: sets), f"{source}: {r.path}")
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
+
+    def blame(labels):
+        return ("parameters", f"with {_labels_text(labels)}: ") if labels else (None, "")
+
+    models = [m for m in getattr(protocol, "models", ()) if _models.get(m).supports(protocol.circuit) is None]
+    dt = protocol.dt_ms
+    for labels, c in cases:
+        for m in models:
+            try:
+                check_run([c], m, dt, dt, 1, getattr(protocol, "integrator", "rk4"))
+            except ValueError as exc:
+                key, what = blame(labels)
+                r.fail(f"{what}{exc}", key or "parameters")
+    if spec.kind != "frequency_response":
+        return
+    for labels, c in cases:
+        try:
+            find_fixed_points(c)
+        except ValueError as exc:
+            key, what = blame(labels)
+            why = " (the frequency response linearises at the fixed points and starts its runs there)"
+            if key:
+                r.fail(f"{what}{exc}{why}", key)
+            raise ProtocolError(f"{source}: {circuit_key(getattr(protocol, 'overrides', {}), str(exc))}: "
+                                f"{exc}{why}") from None
+
+
+def _labels_text(labels):
+    return "{" + ", ".join(f"{k} = {v:g}" for k, v in labels.items()) + "}"
