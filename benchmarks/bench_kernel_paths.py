@@ -12,7 +12,9 @@ Prints, for NMM2 and NMM1 with RK4 at dt = 0.01 ms:
   to a new temporary directory, and the README's first run (both serial entry points in one process).
 
 Timings are the kernel's own wall time (``result.wall_time_s``: packing and unpacking excluded),
-best of ``--repeats``. Asserts nothing.
+best of ``--repeats``; batches run on all numba threads, so other load on the machine shows in
+them first. To time another version of the package (e.g. a checkout of an older commit), put it
+first on ``PYTHONPATH``; the compile subprocesses inherit it. Asserts nothing.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def kernel_seconds(fn, repeats):
 
 def per_step(run, target_s, repeats, n_cal=200):
     """ns per step of run(n_steps), with n_steps chosen so that one run takes about target_s."""
+    run(n_cal)  # compile (or load) this signature first
     t = kernel_seconds(lambda: run(n_cal), 1)
     n = int(max(n_cal, min(2_000_000, target_s / max(t / n_cal, 1e-10))))
     n = max(CHUNK_ROUND, n // CHUNK_ROUND * CHUNK_ROUND)
@@ -128,7 +131,6 @@ def main():
     print(f"machine: {os.cpu_count()} cores, numba {numba.__version__}, threads {numba.get_num_threads()}; "
           f"stimsim from {os.path.dirname(stimsim.__file__)}")
     print(f"RK4, dt = {DT} ms; kernel wall time, best of {args.repeats}")
-    stimsim.warmup()  # compile or load the kernels before timing
 
     if not args.skip_scan:
         print(f"\ndense random circuits (QIF populations): ns/step single run | ns per set-step, batch of {args.sets}")

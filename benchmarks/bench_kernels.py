@@ -1,7 +1,13 @@
-"""Kernel speed: single NMM2 run and a 1000-set batch against a minimal hand-written RK4 loop.
+"""Kernel speed and the cost of circuits: everything the kernels and fixed points cost, in one run.
 
-Run: ``python benchmarks/bench_kernels.py [--model-seconds 10] [--sets 1000]``
-Prints figures and ratios measured in this one run; asserts nothing (issue 2 benchmark).
+1. a single NMM2 run and a 1000-set batch against a minimal hand-written RK4 loop (and scipy);
+2. ns per step against the number of populations P (1, 2, 3, 10, 30, 100) for NMM2 and NMM1,
+   single run and batch, the PING and Jansen-Rit presets, and compile seconds per entry point from
+   an empty cache (``bench_kernel_paths.py``);
+3. fixed-point search time against P (``bench_fixed_points.py``).
+
+Run: ``python benchmarks/bench_kernels.py [--model-seconds 10] [--sets 1000] [--quick]``
+Prints figures and ratios measured in this one run; asserts nothing.
 """
 from __future__ import annotations
 
@@ -57,6 +63,9 @@ def main():
     ap.add_argument("--sets", type=int, default=1000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-scipy", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="shorter runs in parts 2 and 3")
+    ap.add_argument("--skip-paths", action="store_true", help="skip part 2 (P scan, compile times)")
+    ap.add_argument("--skip-fixed-points", action="store_true", help="skip part 3")
     args = ap.parse_args()
 
     dt = 0.01
@@ -100,18 +109,6 @@ def main():
     print(f"  {thr:.3g} set-steps/s ({t_batch:.2f} s wall); ratio to the minimal loop's {thr_min:.3g} steps/s: "
           f"{thr / thr_min:.2f}x (target >= 1e8 set-steps/s)")
 
-    # circuits of several populations take the general stage-by-stage path (no target in issue 2)
-    for name, model, cdt in (("ping", "nmm2", 0.01), ("jansen-rit", "nmm1", 0.1)):
-        circ = stimsim.preset(name)
-        steps = 200_000
-        stimsim.simulate_batch([circ] * 64, model, duration_ms=10 * cdt, dt_ms=cdt)
-        t1 = best_of(lambda: stimsim.simulate(circ, model, duration_ms=steps * cdt, dt_ms=cdt, record_every=100), 2)
-        nset = 256
-        tb = best_of(lambda: stimsim.simulate_batch([circ] * nset, model, duration_ms=steps // 10 * cdt, dt_ms=cdt,
-                                                    record_every=1000), 1)
-        print(f"{name} ({circ.n_populations} populations, {model.upper()}, dt {cdt} ms): single "
-              f"{t1 * 1e9 / steps:.0f} ns/step; batch of {nset}: {nset * (steps // 10) / tb:.3g} set-steps/s")
-
     if not args.skip_scipy:
         from scipy.integrate import solve_ivp
 
@@ -132,6 +129,27 @@ def main():
             err = np.max(np.abs(sol.y.T - res.states[:, :, 0]))
             print(f"scipy solve_ivp {method:6s} rtol {rtol:.0e}: {t_sp:6.2f} s = {t_sp / t_one:6.1f}x stimsim.simulate "
                   f"({sol.nfev} RHS calls; max |difference| to stimsim {err:.1e})")
+
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    argv = sys.argv
+    try:
+        if not args.skip_paths:
+            import bench_kernel_paths
+
+            print("\n== populations, presets and compile times (bench_kernel_paths.py) ==", flush=True)
+            sys.argv = ["bench_kernel_paths.py"] + (["--quick"] if args.quick else [])
+            bench_kernel_paths.main()
+        if not args.skip_fixed_points:
+            import bench_fixed_points
+
+            print("\n== fixed-point search against P (bench_fixed_points.py) ==", flush=True)
+            sys.argv = ["bench_fixed_points.py"] + (["--seeds", "1"] if args.quick else [])
+            bench_fixed_points.main()
+    finally:
+        sys.argv = argv
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from . import dynamics, models
 from .circuit import Circuit, Population
 from .drive import SampledInput, SinusoidInput
 from .dynamics import find_fixed_points, fixed_points, linearize
-from .errors import SimulationDiverged
+from .errors import InputError, SimulationDiverged
 from .presets import PRESETS, preset
 from .result import BatchResult, SimulationResult
 from ._simulate import simulate, simulate_batch, warmup
@@ -20,7 +20,7 @@ from .analysis import entrainment, frequency_response  # noqa: E402  (after simu
 
 __version__ = "0.1.0"
 
-__all__ = ["Circuit", "Population", "SampledInput", "SinusoidInput", "SimulationDiverged",
+__all__ = ["Circuit", "Population", "SampledInput", "SinusoidInput", "InputError", "SimulationDiverged",
            "dynamics", "models", "find_fixed_points", "fixed_points", "linearize", "PRESETS", "preset",
            "BatchResult", "SimulationResult", "simulate", "simulate_batch", "warmup",
            "frequency_response", "entrainment", "__version__"]

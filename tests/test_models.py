@@ -66,6 +66,18 @@ def test_rhs_matches_independent_reference(model, circuit):
 
 
 @pytest.mark.parametrize("model,circuit", list(cases()))
+def test_rhs_equals_the_kernel_derivative(model, circuit):
+    """The numpy right-hand side and the compiled kernel's stage code are the same equations."""
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        y = random_state(model, circuit, rng)
+        u = rng.normal(0, 0.5, circuit.n_populations)
+        want = model.rhs(circuit, y, u)
+        got = model.kernel_derivative(circuit, y, u)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14 * np.max(np.abs(want)))
+
+
+@pytest.mark.parametrize("model,circuit", list(cases()))
 def test_jacobians_match_central_differences(model, circuit):
     rng = np.random.default_rng(4)
     y = random_state(model, circuit, rng)

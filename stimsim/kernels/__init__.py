@@ -1,7 +1,9 @@
-"""Numba kernels (no files, no pandas): NMM2 (exact, models.md M2) and NMM1 (heuristic, M4)."""
+"""Numba kernels (no files, no pandas): NMM2 (exact, models.md M2) and NMM1 (heuristic, M4).
+
+Each model object in ``stimsim.models`` names its kernel module and entry points; this package
+keeps no list of models of its own.
+"""
 from . import nmm1, nmm2
 from .common import METHODS
 
-__all__ = ["MODELS", "METHODS", "nmm1", "nmm2"]
-
-MODELS = {"nmm2": nmm2, "nmm1": nmm1}
+__all__ = ["METHODS", "nmm1", "nmm2"]

@@ -5,12 +5,22 @@ last, contiguous axis, grouped in blocks of L lanes, e.g. ``par[block, parameter
 lane]``. Blocks are spread over threads with ``prange``; a single run is one block of L = 1 lane.
 
 Working layout inside a block: population and lane are flattened into one contiguous axis of
-N = P L elements, ``i = k L + j`` (population k, lane j). The state is ``y[var, i]`` and every
-per-population constant is hoisted into an (N,) row before the time loop, so the pointwise part of
-a Runge-Kutta stage (right-hand side and RK bookkeeping, one fused pass) is a single loop of N
-trips: over lanes of all populations in a batch (vectorised across sets), over populations in a
-single run (no loop whose trip count is L = 1). Only the coupling product couples elements; it is
-done per lane as a matrix-vector product (:func:`coupled_input`).
+N = P L elements, ``i = k L + j`` (population k, lane j). ``Y[0, var, i]`` is the state and
+``Y[1]``, ``Y[2]`` the Runge-Kutta stage states; every per-population constant is hoisted into an
+(N,) row before the time loop. A stage is the coupling product (:func:`coupled_input`, a
+matrix-vector product per lane), then fused passes of right-hand side and RK bookkeeping, each a
+single loop of N trips: over populations in a single run (no loop whose trip count is L = 1),
+over the lanes of all populations in a batch (vectorised across sets). One population takes a
+straight-line step per lane instead (the models' ``rk4_step_one``). The block's time loop calls
+the step code once per stretch of steps up to the next event (end of a drive chunk, a recording,
+a finiteness check); the step functions are inlined into it (``forceinline``: LLVM-level
+inlining, which costs little compile time, unlike numba's ``inline="always"``). Integer arguments
+that are constants at the call site are passed as ``np.int64(...)``: numba would otherwise
+compile a separate specialisation for each literal value.
+
+All kernel functions use ``error_model="numpy"``: a division by zero gives inf/nan instead of
+raising, so loops carry no exception exits and vectorise (the callers validate the inputs, and
+non-finite states are reported per lane through ``status``).
 
 Drive at half-step h (time t = h dt/2, the grid RK4's stages need), models.md M2/M4 ``I(t)``::
 
@@ -40,19 +50,17 @@ FINAL = 2
 CHUNK = 128
 
 
-@numba.njit(cache=True)
-def flat_rows(a):
-    """(A, P, L) -> new C-contiguous (A, P L) array, element (a, k L + j) = a[a, k, j]."""
-    A, P, L = a.shape
-    f = np.empty((A, P * L))
-    for r in range(A):
+@numba.njit(cache=True, error_model="numpy")
+def load_state(Y, y0):
+    """Y[0, a, k L + j] = y0[a, k, j]: the entry points' (NV, P, L) state into the working layout."""
+    NV, P, L = y0.shape
+    for a in range(NV):
         for k in range(P):
             for j in range(L):
-                f[r, k * L + j] = a[r, k, j]
-    return f
+                Y[0, a, k * L + j] = y0[a, k, j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def flat_row(a):
     """(P, L) -> new contiguous (P L,) array, element k L + j = a[k, j]."""
     P, L = a.shape
@@ -63,7 +71,7 @@ def flat_row(a):
     return f
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def coupling_transpose(K):
     """KT[l, k] = K[k, l, 0] for a single lane (L = 1), so the coupling product runs along rows."""
     P = K.shape[0]
@@ -74,7 +82,7 @@ def coupling_transpose(K):
     return KT
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def fill_drive_chunk(U, n0, nc, blk, eta, const, series, series_shared, stride, sin_amp, omega, phase,
                      has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s):
     """U[i, k L + j] = eta_k + I_k(t) of population k, lane j at half-step 2 n0 + i, i = 0 .. 2 nc.
@@ -131,7 +139,7 @@ def fill_drive_chunk(U, n0, nc, blk, eta, const, series, series_shared, stride, 
             U[i, n] = eta[n] + U[i, n]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def half_step_rotation(omega, dt):
     """cos and sin of omega dt / 2 per lane (the rotation the cosine recurrence applies)."""
     L = omega.shape[0]
@@ -143,40 +151,76 @@ def half_step_rotation(omega, dt):
     return rot_c, rot_s
 
 
-@numba.njit(cache=True)
-def coupled_input(x, U, h, y, var_s, K, KT):
-    """x[k L + j] = U[h, k L + j] + sum_l K[k, l, j] s_l,j with s = y[var_s]  (models.md M5).
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def coupled_input(x, U, h, Y, src, var_s, K, KT):
+    """x[k L + j] = U[h, k L + j] + sum_l K[k, l, j] s_l,j with s = Y[src, var_s]  (models.md M5).
 
-    A matrix-vector product per lane, summed over l in increasing order on every path (so a
-    single run and a batch give identical sums). One lane: rows of the transposed KT (P, P) are
-    added to x, the innermost loop runs over populations; several lanes: the innermost loop runs
-    over the lanes of K[k, l, :]. The state array is passed whole (no view created per stage).
+    A matrix-vector product per lane. Every path adds the terms one at a time in increasing l,
+    ((U + K_0 s_0) + K_1 s_1) + ..., so single runs and batches give identical sums. One lane:
+    rows of the transposed KT (P, P) are added to x four at a time (one load and store of x per
+    four terms), the innermost loop running over populations. Several lanes: the innermost loop
+    runs over the lanes of K[k, l, :].
     """
     P, _, L = K.shape
-    N = x.shape[0]
-    for n in range(N):
-        x[n] = U[h, n]
     if L == 1:
-        for l in range(P):
-            sl = y[var_s, l]
+        for k in range(P):
+            x[k] = U[h, k]
+        l = 0
+        while l + 4 <= P:
+            s0 = Y[src, var_s, l]
+            s1 = Y[src, var_s, l + 1]
+            s2 = Y[src, var_s, l + 2]
+            s3 = Y[src, var_s, l + 3]
             for k in range(P):
-                x[k] += KT[l, k] * sl
+                x[k] = (((x[k] + KT[l, k] * s0) + KT[l + 1, k] * s1) + KT[l + 2, k] * s2) + KT[l + 3, k] * s3
+            l += 4
+        while l < P:
+            s0 = Y[src, var_s, l]
+            for k in range(P):
+                x[k] += KT[l, k] * s0
+            l += 1
     else:
         for k in range(P):
             o = k * L
+            for j in range(L):
+                x[o + j] = U[h, o + j]
             for l in range(P):
-                so = l * L
+                a = l * L
                 for j in range(L):
-                    x[o + j] += K[k, l, j] * y[var_s, so + j]
+                    x[o + j] += K[k, l, j] * Y[src, var_s, a + j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def alloc_work(NV, N):
-    """Work arrays of a block: two stage states, the RK accumulator (NV, N) and the input x (N,)."""
-    return np.empty((NV, N)), np.empty((NV, N)), np.empty((NV, N)), np.empty(N)
+    """Work arrays of a block: Y (3, NV, N) = (state, two stage states), the RK accumulator
+    (NV, N) and the total input x (N,)."""
+    return np.empty((3, NV, N)), np.empty((NV, N)), np.empty(N)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def stage_plan(method, st, dt):
+    """Stage st of a step: (src, dst, dh, mode, weight, step).
+
+    The stage evaluates f at Y[src] and drive row h + dh (half-steps, dt/2 each) and writes the
+    next stage state to Y[dst] (Y[0] is the state; the stage states ping-pong between Y[1] and
+    Y[2], so no stage writes the rows f is evaluated at). Modes, weights and steps (dt in ms):
+    RK4 = FIRST (dt/2), ACCUMULATE 2 (dt/2), ACCUMULATE 2 (dt), FINAL (dt/6); Heun = FIRST (dt),
+    FINAL (dt/2).
+    """
+    if method == RK4:
+        if st == 0:
+            return 0, 1, 0, FIRST, 1.0, 0.5 * dt
+        if st == 1:
+            return 1, 2, 1, ACCUMULATE, 2.0, 0.5 * dt
+        if st == 2:
+            return 2, 1, 1, ACCUMULATE, 2.0, dt
+        return 1, 2, 2, FINAL, 1.0, dt / 6.0
+    if st == 0:
+        return 0, 1, 0, FIRST, 1.0, dt
+    return 1, 2, 2, FINAL, 1.0, 0.5 * dt
+
+
+@numba.njit(cache=True, error_model="numpy")
 def store(out, m, rec):
     """out[m, a, k, j] = rec[a, k L + j] (explicit loops: no broadcasting machinery compiled)."""
     _, NV, P, L = out.shape
@@ -186,7 +230,7 @@ def store(out, m, rec):
                 out[m, a, k, j] = rec[a, k * L + j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def unflatten_into(dst, f):
     """dst[a, k, j] = f[a, k L + j] for a (A, P, L) destination."""
     A, P, L = dst.shape
@@ -196,7 +240,7 @@ def unflatten_into(dst, f):
                 dst[a, k, j] = f[a, k * L + j]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def mark_nonfinite(y, status, step):
     """status[j] = step for lanes whose flat state y (NV, P L) first became non-finite at this check."""
     NV, N = y.shape

@@ -1,8 +1,9 @@
 """NMM2 kernel: exact MPR mean field with second-order synapses (models.md M2, M5).
 
-Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k J (M5), the
-Montbrio-Pazo-Roxin equations (Montbrio, Pazo & Roxin, Phys. Rev. X 5, 021028, 2015, eqs. 12-13)
-with a second-order (alpha) synapse driven by the rate::
+Per population k, with x_k = eta_k + I_k(t) + sum_l K[k, l] s_l and K = tau_m,k J (M5): the
+firing-rate equations of the QIF mean field (Montbrio, Pazo & Roxin, Phys. Rev. X 5, 021028,
+2015) driving the second-order, unit-area alpha synapse of Clusella et al. (Biol. Cybern. 117, 5,
+2023)::
 
     dr/dt = (Delta/(pi tau_m) + 2 r v) / tau_m
     dv/dt = (v^2 + x - (pi tau_m r)^2) / tau_m
@@ -14,10 +15,11 @@ in :func:`rhs`; both integration paths call it:
 
 * one population (P = 1): a straight-line Runge-Kutta step per lane (:func:`rk4_step_one`), the
   lane loop innermost, vectorised across parameter sets;
-* any P: per stage, the coupling product (:func:`common.coupled_input`), then one fused pass of
+* any P: per stage, the coupling product (:func:`common.coupled_input`), then fused passes of
   right-hand side and RK bookkeeping over the flat (population, lane) axis (:func:`_stage`).
 
-Working state inside a block: ``y[var, k L + j]`` with var = (r, v, s, z) (see ``common``).
+Working state inside a block: ``Y[row, var, k L + j]`` with var = (r, v, s, z) (see ``common``).
+:func:`derivative` exposes the general path's stage for tests.
 """
 from __future__ import annotations
 
@@ -26,18 +28,19 @@ import math
 import numba
 import numpy as np
 
-from .common import (ACCUMULATE, CHUNK, FINAL, FIRST, RK4, alloc_work, coupled_input, coupling_transpose,
-                     fill_drive_chunk, flat_row, flat_rows, half_step_rotation, mark_nonfinite, store,
-                     unflatten_into)
+from .common import (ACCUMULATE, CHUNK, FIRST, RK4, alloc_work, coupled_input, coupling_transpose,
+                     fill_drive_chunk, flat_row, half_step_rotation, load_state, mark_nonfinite, stage_plan,
+                     store, unflatten_into)
 
 N_STATE = 4
 #: row of the synaptic variable s in the state
 VAR_S = 2
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def rhs(r, v, s, z, x, inv_tm, a_r, pitm2, inv_ts):
-    """Right-hand side of one population (models.md M2; Montbrio, Pazo & Roxin 2015, eqs. 12-13).
+    """Right-hand side of one population (models.md M2): Montbrio, Pazo & Roxin (2015) for (r, v),
+    the alpha synapse of Clusella et al. (2023) for (s, z).
 
     Parameters
     ----------
@@ -59,7 +62,7 @@ def rhs(r, v, s, z, x, inv_tm, a_r, pitm2, inv_ts):
             (r - 2.0 * z - s) * inv_ts)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def rate_constants(par):
     """Hoisted per-element constants from par (4, P, L) = (tau_m ms, tau_s ms, Delta, eta_bar).
 
@@ -81,7 +84,7 @@ def rate_constants(par):
     return q, eta
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def rk4_step_one(r, v, s, z, u0, u1, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     """One RK4 step of a single self-coupled population; u0, u1, u2 = eta_bar + I at t, t + dt/2, t + dt."""
     h = 0.5 * dt
@@ -97,7 +100,7 @@ def rk4_step_one(r, v, s, z, u0, u1, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
             s + w * (a2 + 2.0 * b2 + 2.0 * c2 + d2), z + w * (a3 + 2.0 * b3 + 2.0 * c3 + d3))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
 def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     """One Heun step of a single self-coupled population."""
     a0, a1, a2, a3 = rhs(r, v, s, z, u0 + kself * s, inv_tm, a_r, pitm2, inv_ts)
@@ -107,112 +110,121 @@ def heun_step_one(r, v, s, z, u0, u2, kself, inv_tm, a_r, pitm2, inv_ts, dt):
     return r + h * (a0 + b0), v + h * (a1 + b1), s + h * (a2 + b2), z + h * (a3 + b3)
 
 
-@numba.njit(cache=True)
-def _step_one(y, U, h, K, q, dt, method):
-    """One step of every lane of a one-population block (straight-line code per lane)."""
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _advance_one(y, U, h0, n_steps, K, q, dt, method):
+    """n_steps steps of every lane of a one-population block, drive rows U[h0 ...] (straight-line
+    code per lane, the lane loop innermost: vectorised across sets)."""
     L = y.shape[1]
-    if method == RK4:
-        for j in range(L):
-            y[0, j], y[1, j], y[2, j], y[3, j] = rk4_step_one(
-                y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 1, j], U[h + 2, j], K[0, 0, j],
-                q[0, j], q[1, j], q[2, j], q[3, j], dt)
-    else:
-        for j in range(L):
-            y[0, j], y[1, j], y[2, j], y[3, j] = heun_step_one(
-                y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 2, j], K[0, 0, j],
-                q[0, j], q[1, j], q[2, j], q[3, j], dt)
+    for n in range(n_steps):
+        h = h0 + 2 * n
+        if method == RK4:
+            for j in range(L):
+                y[0, j], y[1, j], y[2, j], y[3, j] = rk4_step_one(
+                    y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 1, j], U[h + 2, j], K[0, 0, j],
+                    q[0, j], q[1, j], q[2, j], q[3, j], dt)
+        else:
+            for j in range(L):
+                y[0, j], y[1, j], y[2, j], y[3, j] = heun_step_one(
+                    y[0, j], y[1, j], y[2, j], y[3, j], U[h, j], U[h + 2, j], K[0, 0, j],
+                    q[0, j], q[1, j], q[2, j], q[3, j], dt)
 
 
-@numba.njit(cache=True)
-def _stage(y, src, dst, acc, x, q, mode, weight, step):
-    """One explicit Runge-Kutta stage over the flat (population, lane) axis, d = f(src, x):
-
-    FIRST: acc = d, dst = y + step d;  ACCUMULATE: acc += weight d, dst = y + step d;
-    FINAL: y += step (acc + d).  RK4 = FIRST, ACCUMULATE x 2, FINAL; Heun = FIRST, FINAL.
-    The right-hand side and the bookkeeping are one pass; the mode branch sits outside the loops.
-    """
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _stage_rows(Y, src, dst, acc, x, q, mode, weight, step, a0):
+    """The RK bookkeeping of state rows a0 and a0 + 1 in one stage (see :func:`_stage`)."""
     N = x.shape[0]
+    a1 = a0 + 1
     if mode == FIRST:
         for i in range(N):
-            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
-            acc[0, i] = d0
-            acc[1, i] = d1
-            acc[2, i] = d2
-            acc[3, i] = d3
-            dst[0, i] = y[0, i] + step * d0
-            dst[1, i] = y[1, i] + step * d1
-            dst[2, i] = y[2, i] + step * d2
-            dst[3, i] = y[3, i] + step * d3
+            d = rhs(Y[src, 0, i], Y[src, 1, i], Y[src, 2, i], Y[src, 3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            acc[a0, i] = d[a0]
+            acc[a1, i] = d[a1]
+            Y[dst, a0, i] = Y[0, a0, i] + step * d[a0]
+            Y[dst, a1, i] = Y[0, a1, i] + step * d[a1]
     elif mode == ACCUMULATE:
         for i in range(N):
-            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
-            acc[0, i] += weight * d0
-            acc[1, i] += weight * d1
-            acc[2, i] += weight * d2
-            acc[3, i] += weight * d3
-            dst[0, i] = y[0, i] + step * d0
-            dst[1, i] = y[1, i] + step * d1
-            dst[2, i] = y[2, i] + step * d2
-            dst[3, i] = y[3, i] + step * d3
+            d = rhs(Y[src, 0, i], Y[src, 1, i], Y[src, 2, i], Y[src, 3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            acc[a0, i] += weight * d[a0]
+            acc[a1, i] += weight * d[a1]
+            Y[dst, a0, i] = Y[0, a0, i] + step * d[a0]
+            Y[dst, a1, i] = Y[0, a1, i] + step * d[a1]
     else:
         for i in range(N):
-            d0, d1, d2, d3 = rhs(src[0, i], src[1, i], src[2, i], src[3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
-            y[0, i] += step * (acc[0, i] + d0)
-            y[1, i] += step * (acc[1, i] + d1)
-            y[2, i] += step * (acc[2, i] + d2)
-            y[3, i] += step * (acc[3, i] + d3)
+            d = rhs(Y[src, 0, i], Y[src, 1, i], Y[src, 2, i], Y[src, 3, i], x[i], q[0, i], q[1, i], q[2, i], q[3, i])
+            Y[0, a0, i] += step * (acc[a0, i] + d[a0])
+            Y[0, a1, i] += step * (acc[a1, i] + d[a1])
 
 
-@numba.njit(cache=True)
-def _step_general(y, ya, yb, acc, x, U, h, K, KT, q, dt, method):
-    """One RK4 or Heun step of a block of any number of populations (stages ping-pong ya, yb)."""
-    if method == RK4:
-        half = 0.5 * dt
-        coupled_input(x, U, h, y, VAR_S, K, KT)
-        _stage(y, y, ya, acc, x, q, FIRST, 1.0, half)
-        coupled_input(x, U, h + 1, ya, VAR_S, K, KT)
-        _stage(y, ya, yb, acc, x, q, ACCUMULATE, 2.0, half)
-        coupled_input(x, U, h + 1, yb, VAR_S, K, KT)
-        _stage(y, yb, ya, acc, x, q, ACCUMULATE, 2.0, dt)
-        coupled_input(x, U, h + 2, ya, VAR_S, K, KT)
-        _stage(y, ya, yb, acc, x, q, FINAL, 1.0, dt / 6.0)
-    else:
-        coupled_input(x, U, h, y, VAR_S, K, KT)
-        _stage(y, y, ya, acc, x, q, FIRST, 1.0, dt)
-        coupled_input(x, U, h + 2, ya, VAR_S, K, KT)
-        _stage(y, ya, yb, acc, x, q, FINAL, 1.0, 0.5 * dt)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _stage(Y, src, dst, acc, x, q, mode, weight, step):
+    """One explicit Runge-Kutta stage over the flat (population, lane) axis, d = f(Y[src], x), with
+    y = Y[0] the state at the start of the step and Y[dst] the next stage's state:
+
+    FIRST: acc = d, Y[dst] = y + step d;  ACCUMULATE: acc += weight d, Y[dst] = y + step d;
+    FINAL: y += step (acc + d).  RK4 = FIRST, ACCUMULATE x 2, FINAL; Heun = FIRST, FINAL.
+
+    Right-hand side and bookkeeping are fused, in two passes: (r, v), then (s, z) (each pass
+    evaluates :func:`rhs` and keeps its half; the compiler drops the other half). One pass over all
+    four rows would touch ~20 array rows, more run-time overlap checks than LLVM's vectoriser
+    allows, and would stay scalar; each half vectorises across lanes (a batch of PING circuits
+    ~30 -> ~15 ns per set-step; a single PING run pays ~20 ns/step for the second loop). The
+    mode branch sits outside the loops.
+    """
+    _stage_rows(Y, src, dst, acc, x, q, mode, weight, step, np.int64(0))
+    _stage_rows(Y, src, dst, acc, x, q, mode, weight, step, np.int64(2))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy", forceinline=True)
+def _advance_general(Y, acc, x, U, h0, n_steps, K, KT, q, dt, method):
+    """n_steps RK4 or Heun steps of a block of any number of populations; Y[0] is the state,
+    Y[1] and Y[2] hold the intermediate stage states (see :func:`common.stage_plan`)."""
+    n_stages = 4 if method == RK4 else 2
+    for n in range(n_steps):
+        h = h0 + 2 * n
+        for st in range(n_stages):
+            src, dst, dh, mode, weight, step = stage_plan(method, st, dt)
+            coupled_input(x, U, h + dh, Y, src, np.int64(VAR_S), K, KT)
+            _stage(Y, src, dst, acc, x, q, mode, weight, step)
+
+
+# Inlined into both entry points at numba-IR level: compiled on its own, the block would be
+# optimised and code-generated twice (once alone, once more inside the entry point that links it),
+# which cost ~3.5 s of each entry point's compile.
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
                      has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
     NV, P, L = y0.shape
     N = P * L
-    y = flat_rows(y0)
+    Y, acc, x = alloc_work(NV, N)
+    load_state(Y, y0)
+    y = Y[0]
     q, eta = rate_constants(par)
     KT = coupling_transpose(K) if L == 1 else np.empty((1, 1))
-    ya, yb, acc, x = alloc_work(NV, N)
     U = np.empty((2 * CHUNK + 1, N))
     const_f = flat_row(const)
     amp_f = flat_row(sin_amp)
     cos_now = np.empty(L)
     sin_now = np.empty(L)
     rot_c, rot_s = half_step_rotation(omega, dt)
-    store(out, 0, y)
+    store(out, np.int64(0), y)
     until_record = record_every
     until_check = check_every
     for n0 in range(0, n_steps, CHUNK):
         nc = min(CHUNK, n_steps - n0)
         fill_drive_chunk(U, n0, nc, blk, eta, const_f, series, series_shared, stride, amp_f, omega, phase,
                          has_series, has_sin, dt, cos_now, sin_now, rot_c, rot_s)
-        for i in range(nc):
+        i = 0
+        while i < nc:
+            # run up to the next event (chunk end, recording, finiteness check) in one call
+            ns = min(nc - i, until_record, until_check)
             if P == 1:
-                _step_one(y, U, 2 * i, K, q, dt, method)
+                _advance_one(y, U, 2 * i, ns, K, q, dt, method)
             else:
-                _step_general(y, ya, yb, acc, x, U, 2 * i, K, KT, q, dt, method)
-            m = n0 + i + 1
-            until_record -= 1
-            until_check -= 1
+                _advance_general(Y, acc, x, U, 2 * i, ns, K, KT, q, dt, method)
+            i += ns
+            m = n0 + i
+            until_record -= ns
+            until_check -= ns
             if until_record == 0:
                 until_record = record_every
                 store(out, m // record_every, y)
@@ -221,7 +233,7 @@ def _integrate_block(blk, y0, par, K, const, series, series_shared, stride, sin_
                 mark_nonfinite(y, status, m)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, error_model="numpy", parallel=True)
 def integrate(y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
               has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
     """Integrate blocks of NMM2 circuits in parallel.
@@ -238,13 +250,13 @@ def integrate(y0, par, K, const, series, series_shared, stride, sin_amp, omega, 
     """
     nb = y0.shape[0]
     for b in numba.prange(nb):
-        # int64 like the serial entry point, so both share one compiled block function
+        # int64 like the serial entry point's block index
         _integrate_block(np.int64(b), y0[b], par[b], K[b], const[b], series, series_shared, stride, sin_amp[b],
                          omega[b], phase[b], has_series, has_sin, dt, n_steps, record_every,
                          check_every, method, out[:, b], status[b])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def integrate_serial(y0, par, K, const, series, series_shared, stride, sin_amp, omega, phase,
                      has_series, has_sin, dt, n_steps, record_every, check_every, method, out, status):
     """The same as :func:`integrate` on the calling thread (one block: no thread hand-off)."""
@@ -255,7 +267,7 @@ def integrate_serial(y0, par, K, const, series, series_shared, stride, sin_amp, 
                          check_every, method, out[:, b], status[b])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def derivative(y, par, K, u):
     """dy/dt of NMM2 at state y, by the stage code of the general (any-P) integration path.
 
@@ -276,16 +288,17 @@ def derivative(y, par, K, u):
     N = P * L
     dy = np.empty((nb, NV, P, L))
     for b in range(nb):
-        yf = flat_rows(y[b])
+        Y, acc, x = alloc_work(NV, N)
+        load_state(Y, y[b])
         q, eta = rate_constants(par[b])
         KT = coupling_transpose(K[b]) if L == 1 else np.empty((1, 1))
         uf = flat_row(u[b])
         U = np.empty((1, N))
         for i in range(N):
             U[0, i] = eta[i] + uf[i]
-        ya, yb, acc, x = alloc_work(NV, N)
-        coupled_input(x, U, 0, yf, VAR_S, K[b], KT)
-        # FIRST with a zero step: acc = f(y) exactly, through the integrator's own stage
-        _stage(yf, yf, ya, acc, x, q, FIRST, 1.0, 0.0)
+        # the first RK4 stage with dt = 0: acc = f(y) exactly, by the integrator's own stage code
+        src, dst, dh, mode, weight, step = stage_plan(RK4, 0, 0.0)
+        coupled_input(x, U, dh, Y, src, np.int64(VAR_S), K[b], KT)
+        _stage(Y, src, dst, acc, x, q, mode, weight, step)
         unflatten_into(dy[b], acc)
     return dy

@@ -166,6 +166,20 @@ class Model:
         """Call :meth:`kernel_entry` with the packed arrays (see ``stimsim.kernels``)."""
         raise NotImplementedError
 
+    def kernel_derivative(self, circuit, y, u=None):
+        """dy/dt (n_state, P) computed by the compiled kernel's own stage code (for testing that the
+        kernel and :meth:`rhs` describe the same equations); u (P,) extra input, model units."""
+        P = circuit.n_populations
+        y = np.asarray(y, dtype=float).reshape(1, self.n_state, P, 1)
+        par = np.ascontiguousarray(self.kernel_parameters([circuit])[None])          # (1, n_par, P, 1)
+        K = np.ascontiguousarray(circuit.effective_coupling[None, :, :, None])
+        total = circuit.vector("I") + (0.0 if u is None else np.asarray(u, dtype=float))
+        return self._kernel_derivative(circuit, np.ascontiguousarray(y), par, K,
+                                       np.ascontiguousarray(total.reshape(1, P, 1)))[0, :, :, 0]
+
+    def _kernel_derivative(self, circuit, y, par, K, u):
+        raise NotImplementedError
+
     def initial_state(self, circuit, initial=None):
         """Initial state (n_state, P) from ``initial``.
 

@@ -138,3 +138,6 @@ class NMM1Model(Model):
     def run_kernel(self, parallel, circuit, y0, par, K, *rest):
         kinds = circuit.transfer_parameters()[0]
         self.kernel_entry(parallel)(y0, par, kinds, K, *rest)
+
+    def _kernel_derivative(self, circuit, y, par, K, u):
+        return _kernel.derivative(y, par, circuit.transfer_parameters()[0], K, u)

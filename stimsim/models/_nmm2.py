@@ -122,3 +122,6 @@ class NMM2Model(Model):
 
     def run_kernel(self, parallel, circuit, y0, par, K, *rest):
         self.kernel_entry(parallel)(y0, par, K, *rest)
+
+    def _kernel_derivative(self, circuit, y, par, K, u):
+        return _kernel.derivative(y, par, K, u)
