@@ -11,7 +11,7 @@ import inspect
 import numpy as np
 
 from .circuit import POPULATION_PARAMETERS, Circuit, Population
-from .errors import check_finite, unknown_name_error
+from .errors import InputError, check_finite, unknown_name_error
 
 
 def interneurons(I=30.0):
@@ -30,25 +30,66 @@ def pyramidal(J=8.0, eta_bar=1.0):
 
     tau_m = 20 ms, tau_s = 10 ms, Delta = 1; eta_bar in [-1, 5] and J in [0, 12] (M7). At the
     defaults the unique fixed point is a stable focus of NMM2 (it resonates, M7.2) and a stable
-    node of NMM1.
+    node of NMM1. It fires at 46 Hz there, and its 47 Hz resonance is that firing rate (M3).
     """
     return Circuit.single(J=check_finite("J", J), name="pyramidal", population="P", tau_m=20.0,
                           tau_s=10.0, delta=1.0, eta_bar=check_finite("eta_bar", eta_bar))
 
 
-def ping(eta_bar=2.0, coupling=15.0):
-    """Excitatory-inhibitory PING circuit, models.md M5 published parameter set.
+def pyramidal_physiological(rate_hz=10.0, J=1.0, delta=0.1):
+    """Pyramidal population firing at ``rate_hz`` (default 10 Hz), resonating near it (models.md M3).
 
-    E: tau_m = 15 ms, AMPA tau_s = 10 ms; I: tau_m = 7.5 ms, GABA tau_s = 2.5 ms; Delta = 1;
-    J = coupling x [[EE 1, EI -1], [IE 1, II -2]] (J[post, pre]); eta_bar common (Hopf near 1,
-    gamma near 55 Hz). At the default eta_bar = 2 NMM2 shows a gamma rhythm.
+    tau_m = 20 ms, tau_s = 10 ms as ``pyramidal``; self-coupling J and heterogeneity Delta =
+    ``delta``; eta_bar is set so that the fixed point fires at exactly ``rate_hz``: with
+    a = pi tau_m r*, x* = a^2 - (Delta / (2 a))^2 (the inverse of Phi, M3) and
+    eta_bar = x* - tau_m J r*. At the defaults NMM2's rate gain has a peak at 9.3 Hz (NMM1: none);
+    the peak needs a small Delta (M3: below 2 pi^2 tau_m^2 r*^2 = 0.79 without coupling, less with J).
+    Parameter values chosen for stimsim, not taken from a publication.
+    """
+    r = check_finite("rate_hz", rate_hz) / 1000.0
+    J = check_finite("J", J)
+    delta = check_finite("delta", delta)
+    if r <= 0 or delta <= 0:
+        raise InputError(f"pyramidal-physiological needs rate_hz > 0 and delta > 0, got {rate_hz}, {delta}")
+    tau_m = 20.0
+    a = np.pi * tau_m * r
+    eta_bar = a * a - (delta / (2.0 * a)) ** 2 - tau_m * J * r
+    return Circuit.single(J=J, name="pyramidal-physiological", population="P", tau_m=tau_m, tau_s=10.0,
+                          delta=delta, eta_bar=float(eta_bar))
+
+
+def ping():
+    """Excitatory-inhibitory PING circuit: the gamma rhythm needs the E -> I -> E loop (models.md M5).
+
+    Structure: two QIF mean-field populations E and I coupled through their synaptic activations,
+    the E-I firing-rate model of Keeley et al. (J. Neurophysiol. 121, 2181, 2019), here with the
+    second-order synapses of M2. Values chosen for stimsim (not from a publication): E tau_m = 10 ms,
+    AMPA-like tau_s = 2 ms, eta_bar = 12.5; I tau_m = 5 ms, GABA_A-like tau_s = 5 ms, eta_bar = 2;
+    Delta = 1; J[post, pre] = [[EE 5, EI -25], [IE 100, II -15]]. NMM2: unstable focus (37 Hz), limit
+    cycle at 33 Hz; it stops when E -> I or I -> E is cut, and neither population oscillates with the
+    other frozen at the fixed point. NMM1 relaxes to the fixed point.
+    """
+    pops = (Population("E", tau_m=10.0, tau_s=2.0, delta=1.0, eta_bar=12.5),
+            Population("I", tau_m=5.0, tau_s=5.0, delta=1.0, eta_bar=2.0))
+    J = np.array([[5.0, -25.0], [100.0, -15.0]])
+    return Circuit(pops, J=J, name="ping")
+
+
+def ing_ei(eta_bar=2.0, coupling=15.0):
+    """E-I circuit whose gamma rhythm is ING: the I population oscillates on its own (models.md M5).
+
+    E: tau_m = 15 ms, tau_s = 10 ms; I: tau_m = 7.5 ms, tau_s = 2.5 ms; Delta = 1;
+    J = coupling x [[EE 1, EI -1], [IE 1, II -2]] (J[post, pre]); eta_bar common. Values of an
+    unreviewed preprint (Ruffini et al., models.md References), formerly shipped as ``ping``. At the
+    defaults NMM2 oscillates at 55.6 Hz; with E frozen at the fixed point I alone is an unstable focus
+    at 55 Hz, and J_II = 0 removes the rhythm. Its E synapse is slower than its I synapse.
     """
     c = check_finite("coupling", coupling)
     e = check_finite("eta_bar", eta_bar)
     pops = (Population("E", tau_m=15.0, tau_s=10.0, delta=1.0, eta_bar=e),
             Population("I", tau_m=7.5, tau_s=2.5, delta=1.0, eta_bar=e))
     J = c * np.array([[1.0, -1.0], [1.0, -2.0]])
-    return Circuit(pops, J=J, name="ping")
+    return Circuit(pops, J=J, name="ing-ei")
 
 
 def jansen_rit(p=220.0, C=135.0, A=3.25, B=22.0, a=100.0, b=50.0, e0=2.5, r0=0.56, v0=6.0):
@@ -80,7 +121,8 @@ def jansen_rit(p=220.0, C=135.0, A=3.25, B=22.0, a=100.0, b=50.0, e0=2.5, r0=0.5
     return Circuit(pops, J=J, name="jansen-rit")
 
 
-PRESETS = {"interneurons": interneurons, "pyramidal": pyramidal, "ping": ping, "jansen-rit": jansen_rit}
+PRESETS = {"interneurons": interneurons, "pyramidal": pyramidal, "pyramidal-physiological": pyramidal_physiological,
+           "ping": ping, "ing-ei": ing_ei, "jansen-rit": jansen_rit}
 
 
 def preset_parameters(name):
@@ -100,7 +142,7 @@ def preset(name, **overrides):
 
     Parameters
     ----------
-    name : {'interneurons', 'pyramidal', 'ping', 'jansen-rit'}
+    name : {'interneurons', 'pyramidal', 'pyramidal-physiological', 'ping', 'ing-ei', 'jansen-rit'}
     **overrides
         The preset's own arguments (see its docstring), then population parameters
         (scalar or {population: value}) and ``J`` (matrix, scalar for one population, or

@@ -85,7 +85,7 @@ def test_protocol_lockin_study_reports_divergence(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DivergenceWarning)      # reported by the runner's line, not re-warned
         report = run_protocol(p, out_dir=tmp_path / "out", stream=stream)
-    lines = [ln for ln in stream.getvalue().splitlines() if ln.startswith("stimsim: warning:")]
+    lines = [ln for ln in stream.getvalue().splitlines() if ln.startswith("stimsim: warning:") and "diverged" in ln]
     assert len(lines) == 1 and lines[0].startswith("stimsim: warning: 2 of 4 study runs diverged")
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert meta["diverged_runs"] == 2 and meta["study_runs"] == 4

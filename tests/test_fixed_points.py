@@ -15,8 +15,9 @@ CASES = [
     ("interneurons", {}),
     ("pyramidal", {}),
     ("pyramidal", {"J": 15.0, "eta_bar": -4.0}),  # bistable: node, saddle, focus
+    ("ing-ei", {}),
     ("ping", {}),
-    ("ping", {"eta_bar": 0.5}),
+    ("ing-ei", {"eta_bar": 0.5}),
 ]
 
 
@@ -117,12 +118,12 @@ def test_jansen_rit_bifurcations_match_the_literature():
     assert 113.0 < lo < 115.0
 
 
-def test_ping_hopf_near_eta_bar_one_at_gamma_frequency():
-    """models.md M5 (published PING set): NMM2 Hopf near eta_bar ~ 1 with gamma near 55 Hz."""
+def test_ing_ei_hopf_near_eta_bar_one_at_gamma_frequency():
+    """The 'ing-ei' E-I set (an ING rhythm, models.md M5): NMM2 Hopf near eta_bar ~ 1 with gamma near 55 Hz."""
     from scipy.optimize import brentq
 
     def leading(eta_bar):
-        t = stimsim.fixed_points(stimsim.preset("ping", eta_bar=eta_bar))
+        t = stimsim.fixed_points(stimsim.preset("ing-ei", eta_bar=eta_bar))
         t = t[t.model == "nmm2"]
         return t.leading_re_per_ms.iloc[-1], t.leading_freq_hz.iloc[-1]
 

@@ -88,7 +88,7 @@ def test_toml_file_and_default_name(tmp_path):
 
 
 def test_overrides_forms():
-    d = protocol(circuit={"preset": "ping", "overrides": {"eta_bar": {"E": 3.0}, "J": {"E": {"I": -20.0}}}})
+    d = protocol(circuit={"preset": "ing-ei", "overrides": {"eta_bar": {"E": 3.0}, "J": {"E": {"I": -20.0}}}})
     d["run"]["dt_ms"] = 0.02
     p = load_dict(d)
     assert p.circuit.populations[0].eta_bar == 3.0 and p.circuit.populations[1].eta_bar == 2.0

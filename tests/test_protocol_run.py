@@ -170,13 +170,13 @@ def test_tdcs_plateau_is_the_shifted_fixed_point(shipped_runs):
     ts = pd.read_csv(shipped_runs["tdcs-pyramidal"][0] / "timeseries.csv")
     p = load_protocol(PROTOCOLS / "tdcs-pyramidal.toml")
     base = find_fixed_points(p.circuit)[0, 0] * 1000.0
-    shifted = find_fixed_points(p.circuit.replace(I=0.12 * 1.0 / 10.0))[0, 0] * 1000.0
+    shifted = find_fixed_points(p.circuit.replace(I=0.12 * 0.8 / 10.0))[0, 0] * 1000.0
     for model in ("nmm2", "nmm1"):
         sub = ts[ts["model"] == model].set_index("time_ms")
         assert sub.loc[400.0, "rate_hz"] == pytest.approx(base, rel=1e-9)
         assert sub.loc[2900.0, "rate_hz"] == pytest.approx(shifted, rel=1e-9)
-        assert sub.loc[2900.0, "field_v_per_m"] == 1.0 and sub.loc[500.0, "field_v_per_m"] == 0.0
-        assert sub.loc[750.0, "field_v_per_m"] == pytest.approx(0.5)          # raised-cosine mid-ramp
+        assert sub.loc[2900.0, "field_v_per_m"] == 0.8 and sub.loc[500.0, "field_v_per_m"] == 0.0
+        assert sub.loc[750.0, "field_v_per_m"] == pytest.approx(0.4)          # raised-cosine mid-ramp
     assert shifted > base                                                     # anodal depolarizes
 
 
@@ -253,10 +253,12 @@ def test_safety_warnings_recorded(tmp_path, capsys):
     d["stimulation"]["device"] = {"current_ma": 5.0, "session_min": 45.0}
     report = run_protocol(load_dict(d), out_dir=tmp_path / "out")
     codes = [n["code"] for n in report.notes]
-    assert codes == ["field_above_2_v_per_m", "current_above_4_ma", "session_above_40_min", "charge_above_7_2_c"]
+    assert codes == ["field_above_realistic_cortical_range", "current_above_4_ma", "session_above_40_min",
+                     "charge_above_7_2_c"]
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
-    assert [n["code"] for n in meta["safety"]["warnings"]] == codes and meta["safety"]["within_evidence_base"] is False
-    assert "13.5 C" in meta["safety"]["warnings"][3]["message"]                # 5 mA x 45 min x 60 s
+    assert [n["code"] for n in meta["safety"]["warnings"]] == codes[1:] and meta["safety"]["within_evidence_base"] is False
+    assert [n["code"] for n in meta["realism"]["warnings"]] == codes[:1]
+    assert "13.5 C" in meta["safety"]["warnings"][2]["message"]                # 5 mA x 45 min x 60 s
     assert capsys.readouterr().err.count("stimsim: warning:") == 4
     d["stimulation"]["waveforms"][0]["amplitude"] = 1.0
     d["stimulation"]["device"] = {"current_ma": 2.0, "session_min": 20.0}

@@ -23,9 +23,10 @@ from stimsim.cli import main
 from stimsim.errors import InputError
 from stimsim.protocol import ProtocolError, load_dict, load_protocol, run_protocol
 
+# lambda_mm given: with J < 0 the one population counts as inhibitory, whose default lambda is 0
 TINY = {"name": "tiny", "circuit": {"preset": "pyramidal"},
         "run": {"duration_ms": 50.0, "dt_ms": 0.05, "record_every": 20},
-        "stimulation": {"waveforms": [{"kind": "dc", "amplitude": 1.0}]}}
+        "stimulation": {"coupling": {"lambda_mm": 0.12}, "waveforms": [{"kind": "dc", "amplitude": 1.0}]}}
 
 #: a protocol whose run takes seconds and whose write phase (a CSV of 200 000 rows, a figure) is long
 #: enough to be interrupted

@@ -379,7 +379,7 @@ def _run_and_write(protocol, staging, run_id, command, progress, stream):
             "coupling": (protocol.coupling.describe(protocol.circuit) if protocol.drive_unit == "field"
                          else {"unit": "current", "populations": list(protocol.input_populations)}),
             "circuit": protocol.circuit.describe().to_dict(orient="records"),
-            "safety": {"warnings": notes, "within_evidence_base": not notes},
+            **notes.metadata(),          # "safety" (device limits) and "realism" (field size, NMM1 vs NMM2)
             "diverged_runs": n_diverged,
             "study_runs": n_study_runs,
             "wall_time_s": {"total": time.perf_counter() - t_start, "kernel": walls},

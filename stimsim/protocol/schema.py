@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..circuit import POPULATION_PARAMETERS
-from ..coupling import DEFAULT_LAMBDA_MM, FieldCoupling
+from ..coupling import FieldCoupling, default_lambdas_mm
 from ..errors import InputError, closest
 from ..presets import PRESETS, preset, preset_parameters
 from ..units import field_to_input, hz_to_khz, khz_to_hz
@@ -767,7 +767,8 @@ def _stimulation(r, circuit, run, base):
     cr = r.child("coupling")
     populations = cr.string_list("populations", list(circuit.names), circuit.names)
     if unit == "field":
-        lam = _per_pop_values(cr, "lambda_mm", circuit, DEFAULT_LAMBDA_MM, positive=False)
+        lam = _per_pop_values(cr, "lambda_mm", circuit, dict(zip(circuit.names, default_lambdas_mm(circuit))),
+                              positive=False)
         default_scales = FieldCoupling().scales_mv(circuit)
         scales = _per_pop_values(cr, "scale_mv_per_unit", circuit, dict(zip(circuit.names, default_scales)), positive=True)
         cr.finish(["lambda_mm", "scale_mv_per_unit", "populations"])
