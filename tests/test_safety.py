@@ -113,3 +113,23 @@ def test_realistic_protocol_has_no_note():
     p = load_protocol(PROTOCOLS / "tdcs-pyramidal.toml")
     assert safety_notes(p, 0.8) == []
     assert safety_notes(p, 0.8).metadata()["safety"]["within_evidence_base"] is True
+
+
+def test_undriven_run_on_an_unstable_fixed_point_is_noted(tmp_path):
+    """The interneuron preset at I = 30: NMM2's fixed point is an unstable focus; started exactly on
+    it with no drive, the run stays flat (an equilibrium), so the run says so; NMM1's is stable."""
+    from stimsim.protocol import load_dict, run_protocol
+
+    d = {"name": "flat", "circuit": {"preset": "interneurons", "overrides": {"I": 30.0}},
+         "run": {"duration_ms": 200.0, "dt_ms": 0.02}, "stimulation": {"unit": "current"}}
+    report = run_protocol(load_dict(d), out_dir=tmp_path / "a")
+    codes = [n["code"] for n in report.notes]
+    assert codes == ["nmm2_starts_on_unstable_fixed_point"]
+    summary = report.summary.set_index("model")
+    assert summary.loc["nmm2", "max_rate_hz"] - summary.loc["nmm2", "min_rate_hz"] < 1e-6   # flat, as noted
+    assert report.metadata["initial_state"]["warnings"][0]["code"] == codes[0]
+    d["run"]["initial"] = "synapses_at_rest"
+    report = run_protocol(load_dict(d), out_dir=tmp_path / "b")
+    assert report.notes == []
+    summary = report.summary.set_index("model")
+    assert summary.loc["nmm2", "max_rate_hz"] > 2 * summary.loc["nmm2", "min_rate_hz"]        # the rhythm

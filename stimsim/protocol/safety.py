@@ -52,6 +52,7 @@ class Notes(list):
         """{"safety": {...}, "realism": {...}}: device limits apart from field realism and model notes."""
         safety, realism, model = self.of_kind("safety"), self.of_kind("realism"), self.of_kind("model")
         return {
+            "initial_state": {"warnings": self.of_kind("initial")},
             "safety": {"warnings": safety, "within_evidence_base": not safety,
                        "scope": "tDCS device current, session and charge (Bikson et al. 2016)"},
             "realism": {"warnings": realism + model, "field_within_realistic_range": not realism,
@@ -135,6 +136,31 @@ def safety_notes(protocol, peak_drive):
                                    f"the tDCS evidence base of {MAX_TDCS_CHARGE_C:g} C")))
     for note in model_disagreement_notes(protocol):
         notes.append(dict(note, kind="model"))
+    notes.extend(unstable_start_notes(protocol, peak_drive))
+    return notes
+
+
+def unstable_start_notes(protocol, peak_drive):
+    """Notes for undriven runs that start exactly on a fixed point that is unstable under a model.
+
+    An unstable equilibrium is still an equilibrium: started exactly on it and never perturbed,
+    the trajectory stays there, so the run would show a flat line where the model has a rhythm.
+    """
+    from .. import models as _models
+    from ..dynamics import find_fixed_points, linearize
+
+    if protocol.initial != "fixed_point" or not protocol.has_timeseries or peak_drive > 0:
+        return []
+    r = find_fixed_points(protocol.circuit)[0]
+    notes = []
+    for name in protocol.models:
+        lin = linearize(protocol.circuit, _models.get(name), r)
+        if not lin.stable:
+            notes.append(dict(
+                kind="initial", code=f"{name}_starts_on_unstable_fixed_point", source="linear stability (models.md M4)",
+                message=(f"{name} starts on its lowest-rate fixed point, which is unstable ({lin.stability}), and "
+                         "nothing drives it away: the run stays on that equilibrium instead of showing the "
+                         'model\'s rhythm; set run.initial = "synapses_at_rest" or add a drive')))
     return notes
 
 
