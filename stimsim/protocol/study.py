@@ -38,6 +38,11 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from ..analysis._settings import EntrainmentGrid, LockingCriterion, LockinGrid
+
+# one source of defaults: the analysis layer's settings objects
+_LOCKIN, _ENTRAIN, _CRITERION = LockinGrid(), EntrainmentGrid(), LockingCriterion()
+
 import numpy as np
 
 from ..circuit import POPULATION_PARAMETERS
@@ -77,11 +82,11 @@ class StudySpec:
     parameters: dict = field(default_factory=dict)
     method: str = "both"
     settle_ms: float | None = None
-    measure_cycles: float = 3.0
-    min_measure_ms: float = 200.0
-    measure_ms: float = 1000.0
-    plv_threshold: float = 0.9
-    max_denominator: int = 4
+    measure_cycles: float = _LOCKIN.measure_cycles
+    min_measure_ms: float = _LOCKIN.min_measure_ms
+    measure_ms: float = _ENTRAIN.measure_ms
+    plv_threshold: float = _CRITERION.plv_threshold
+    max_denominator: int = _CRITERION.max_denominator
     freq_tol_hz: float | None = None
     plv_freqs_hz: tuple = ()
 
@@ -223,14 +228,14 @@ def validate_study(table, source="protocol", path="study"):
     if kind == "frequency_response":
         spec["method"] = r.string("method", "both", ("linear", "lockin", "both"))
         spec["settle_ms"] = r.number("settle_ms", None, minimum=0.0, unit="ms")
-        spec["measure_cycles"] = r.number("measure_cycles", 3.0, minimum=1.0, unit="cycles")
-        spec["min_measure_ms"] = r.number("min_measure_ms", 200.0, minimum=0.0, exclusive=True, unit="ms")
+        spec["measure_cycles"] = r.number("measure_cycles", _LOCKIN.measure_cycles, minimum=1.0, unit="cycles")
+        spec["min_measure_ms"] = r.number("min_measure_ms", _LOCKIN.min_measure_ms, minimum=0.0, exclusive=True, unit="ms")
         n_amp = len(spec["amplitudes"]) if spec["method"] != "linear" else 1
     else:
         spec["settle_ms"] = r.number("settle_ms", None, minimum=0.0, exclusive=True, unit="ms")
-        spec["measure_ms"] = r.number("measure_ms", 1000.0, minimum=0.0, exclusive=True, unit="ms")
-        spec["plv_threshold"] = r.number("plv_threshold", 0.9, minimum=0.0, exclusive=True, maximum=1.0)
-        spec["max_denominator"] = r.integer("max_denominator", 4, minimum=1)
+        spec["measure_ms"] = r.number("measure_ms", _ENTRAIN.measure_ms, minimum=0.0, exclusive=True, unit="ms")
+        spec["plv_threshold"] = r.number("plv_threshold", _CRITERION.plv_threshold, minimum=0.0, exclusive=True, maximum=1.0)
+        spec["max_denominator"] = r.integer("max_denominator", _CRITERION.max_denominator, minimum=1)
         spec["freq_tol_hz"] = r.number("freq_tol_hz", None, minimum=0.0, exclusive=True, unit="Hz")
         if r.has("plv_freqs_hz"):
             spec["plv_freqs_hz"] = _grid(r, "plv_freqs_hz", table["plv_freqs_hz"], 0.0, True, "Hz")
@@ -292,9 +297,7 @@ def check_against_run(spec, protocol, source="protocol", path="study"):
 
 def _check_entrainment_window(r, spec):
     """``measure_ms`` must hold 4 surrogate segments of the lowest frequency (as the analysis requires)."""
-    from ..analysis._settings import LockingCriterion
-
-    cycles = 4 * LockingCriterion().segment_cycles
+    cycles = 4 * _CRITERION.segment_cycles
     f_low = min(spec.freqs_hz)
     if spec.measure_ms * f_low / 1000.0 < cycles:
         need = cycles * 1000.0 / f_low
