@@ -1,4 +1,4 @@
-"""Command line: ``stimsim presets | simulate | fixed-points | compile | run``.
+"""Command line: ``stimsim presets | simulate | fixed-points | compile | run | reproduce``.
 
 The CLI parses arguments, calls the Python API and writes files; it knows no equations.
 
@@ -242,6 +242,9 @@ def build_parser():
     from .protocol import cli as protocol_cli         # a broken subpackage is an internal error, not hidden
 
     protocol_cli.add_subcommands(sub)
+    from .reproduce import _cli as reproduce_cli     # stimsim reproduce (docs/paper-reproduction.md)
+
+    reproduce_cli.add_subcommands(sub)
     return parser
 
 

@@ -44,7 +44,32 @@ def codes(report):
 def test_every_shipped_protocol_is_covered():
     assert set(SHIPPED) == {"tdcs-pyramidal", "tacs-10hz-pyramidal", "tacs-resonance-pyramidal", "trns-pyramidal",
                             "ti-pyramidal", "tacs-interneurons", "study_pyramidal_resonance",
-                            "study_pyramidal_physiological", "study_interneuron_arnold_tongue"}
+                            "study_pyramidal_physiological", "study_interneuron_arnold_tongue",
+                            "bifurcation-interneurons"}
+
+
+# --- bifurcation-interneurons -------------------------------------------------------------------------------------------
+def test_bifurcation_interneurons(runs):
+    p, rep = runs["bifurcation-interneurons"]
+    sp = rep.study_tables["special_points"]
+    # NMM2: two supercritical Hopf points, joined by one branch of stable limit cycles; NMM1: none
+    hopf = sp[(sp.model == "nmm2") & (sp.kind == "H")]
+    assert len(hopf) == 2 and (hopf.criticality == "supercritical").all()
+    assert sp[sp.model == "nmm1"].empty
+    cyc = rep.study_tables["limit_cycles"]
+    assert set(cyc.model) == {"nmm2"} and cyc.cycle_branch.nunique() == 1 and cyc.stable.all()
+    assert cyc.parameter_value.min() >= hopf.parameter_value.min() - 1e-9
+    assert cyc.parameter_value.max() <= hopf.parameter_value.max() + 1e-9
+    # the Hopf curve in (I, tau_s/tau_m) closes at a largest tau_s/tau_m inside the range, and
+    # above it the fixed point is stable over the whole I range (slow synapses end the rhythm)
+    curves = rep.study_tables["bifurcation_curves"]
+    top = curves[curves.hopf]["tau_s/tau_m"].max()
+    assert top < 2.0
+    slow = p.circuit.replace(tau_s=1.02 * top * p.circuit.vector("tau_m")[0])
+    for I in np.linspace(-20, 100, 13):
+        c = slow.replace(I=I)
+        assert linearize(c, "nmm2", find_fixed_points(c)[0]).stable
+    assert rep.timeseries is None and rep.metadata["study_runs"] == 0
 
 
 # --- tdcs-pyramidal ----------------------------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ def run_study(protocol, progress=True):
     if not hasattr(spec, "parameter_sets"):
         raise TypeError(f"{where}: run_study needs a validated study (stimsim.protocol.study.validate_study), "
                         f"got {type(spec).__name__}")
+    if spec.kind == "bifurcation":
+        return run_bifurcation_study(protocol, progress)
     cases = _circuits(protocol.circuit, spec, where)
     circuits = [c for _, c in cases]
     labels = [lab for lab, _ in cases]
@@ -112,6 +114,43 @@ def run_study(protocol, progress=True):
     tables = {"entrainment": table, "tongue_width": widths}
     figures = {"arnold_tongue": figs.arnold_tongue(table, list(spec.parameters)),
                "plv_vs_amplitude": figs.plv_vs_amplitude(table, spec.plv_freqs_hz, list(spec.parameters))}
+    return tables, figures
+
+
+def run_bifurcation_study(protocol, progress=True):
+    """A ``kind = "bifurcation"`` study: diagrams of every model, and curves when asked.
+
+    Tables: ``equilibria``, ``special_points``, ``limit_cycles`` (all models), and with a second
+    parameter ``bifurcation_curves`` and ``codim2_points``. Figures: ``bifurcation_diagram`` and
+    ``bifurcation_curves``.
+    """
+    import pandas as pd
+
+    from .. import models as _models
+    from .. import continuation as cont
+
+    spec = protocol.study
+    circuit = protocol.circuit
+    coupling = protocol.coupling if getattr(protocol, "drive_unit", "field") == "field" else None
+    models = [m for m in protocol.models if _models.get(m).supports(circuit) is None]
+    diagrams = [cont.bifurcation_diagram(circuit, m, spec.parameter, spec.range, cycles=spec.cycles,
+                                         coupling=coupling, max_cycle_points=spec.max_cycle_points,
+                                         progress=progress) for m in models]
+    tables = {"equilibria": pd.concat([d.equilibria() for d in diagrams], ignore_index=True),
+              "special_points": pd.concat([d.special_points() for d in diagrams], ignore_index=True),
+              "limit_cycles": pd.concat([d.limit_cycles() for d in diagrams], ignore_index=True)}
+    pop = spec.output_population or circuit.names[0]
+    figures = {"bifurcation_diagram": cont.diagram_figure(tables["equilibria"], tables["special_points"],
+                                                          tables["limit_cycles"], population=pop)}
+    if spec.second_parameter is not None:
+        two = [cont.two_parameter_diagram(circuit, m, (spec.parameter, spec.second_parameter),
+                                          (spec.range, spec.second_range), coupling=coupling, progress=progress)
+               for m in models]
+        curves = pd.concat([d.to_frame() for d in two], ignore_index=True)
+        points = pd.concat([d.special_points() for d in two], ignore_index=True)
+        tables["bifurcation_curves"], tables["codim2_points"] = curves, points
+        labels = tuple(p.label for p in two[0].parameters)
+        figures["bifurcation_curves"] = cont.curves_figure(curves, points, labels)
     return tables, figures
 
 

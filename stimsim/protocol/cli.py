@@ -25,6 +25,32 @@ def add_subcommands(sub):
     p.add_argument("--quiet", action="store_true", help="no progress lines (warnings are still printed)")
     p.set_defaults(func=cmd_run)
 
+    from ..presets import PRESETS
+
+    p = sub.add_parser(
+        "bifurcation", help="bifurcation diagram of a preset: equilibria, folds, Hopf points, limit cycles",
+        description="Continue the equilibria of a preset in one parameter under each model (and, with "
+                    "--second-parameter, the fold and Hopf curves in two); write equilibria.csv, "
+                    "special_points.csv, limit_cycles.csv, figures and metadata.json into "
+                    "results/bifurcation-<preset>/<run id>/. It runs the protocol of a "
+                    "[study] kind = \"bifurcation\" (protocols/README.md); repeat it with stimsim run "
+                    "<folder>/metadata.json.")
+    p.add_argument("preset", choices=list(PRESETS))
+    p.add_argument("--parameter", default="I",
+                   help="I, eta_bar, delta, tau_s, tau_m, J, J[post,pre], tau_s/tau_m, field (V/m); NAME[POP] for one population")
+    p.add_argument("--range", nargs=2, type=float, required=True, metavar=("START", "STOP"),
+                   help="parameter range, in the parameter's units")
+    p.add_argument("--models", nargs="+", default=["nmm2", "nmm1"])
+    p.add_argument("--no-cycles", action="store_true", help="do not follow the limit cycles")
+    p.add_argument("--second-parameter", help="second parameter: fold and Hopf curves in the two")
+    p.add_argument("--second-range", nargs=2, type=float, metavar=("START", "STOP"))
+    p.add_argument("--population", help="population drawn in the figures (default: the first)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a preset parameter (KEY.POP=VALUE for one population)")
+    p.add_argument("--out", help="output folder (default results/bifurcation-<preset>/<run id>); must not exist or be empty")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_bifurcation)
+
 
 def cmd_run(args):
     import json
@@ -61,4 +87,52 @@ def cmd_run(args):
         with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 4):
             print(report.summary.drop(columns=["window_start_ms", "window_stop_ms"]).to_string(index=False))
     print(f"wrote {report.out_dir}/ ({', '.join(report.metadata['files']) or 'metadata.json only'}, metadata.json)")
+    return 0
+
+
+def bifurcation_protocol(args):
+    """The protocol dict that ``stimsim bifurcation`` runs (a [study] of kind 'bifurcation')."""
+    from ..cli import parse_set
+
+    study = {"kind": "bifurcation", "parameter": args.parameter, "range": list(args.range),
+             "cycles": not args.no_cycles}
+    if (args.second_parameter is None) != (args.second_range is None):
+        from ..errors import InputError
+
+        raise InputError("--second-parameter and --second-range go together")
+    if args.second_parameter is not None:
+        study.update(second_parameter=args.second_parameter, second_range=list(args.second_range))
+    if args.population:
+        study["output_population"] = args.population
+    circuit = {"preset": args.preset}
+    overrides = parse_set(args.set)
+    if overrides:
+        circuit["overrides"] = overrides
+    return {"name": f"bifurcation-{args.preset}",
+            "description": f"bifurcation diagram of {args.preset} in {args.parameter}",
+            "circuit": circuit,
+            "run": {"models": list(args.models), "duration_ms": 1000.0, "dt_ms": 0.01},
+            "study": study}
+
+
+def cmd_bifurcation(args):
+    from pathlib import Path
+
+    from ..io import check_output_dir
+    from .runner import run_protocol
+    from .schema import load_dict
+
+    protocol = load_dict(bifurcation_protocol(args))
+    if args.out is not None:
+        check_output_dir(args.out)
+    else:
+        check_output_dir(Path("results") / protocol.name, existing_ok=True)
+    report = run_protocol(protocol, out_dir=args.out, command="stimsim " + " ".join(sys.argv[1:]),
+                          progress=not args.quiet)
+    sp = report.study_tables.get("special_points")
+    if sp is not None and not args.quiet:
+        first = sp.drop_duplicates(["model", "kind", "parameter_value"])
+        cols = ["model", "kind", "name", "parameter_value", "frequency_hz", "criticality"]
+        print(first[cols].to_string(index=False) if len(first) else "no fold or Hopf point in the range")
+    print(f"wrote {report.out_dir}/ ({', '.join(report.metadata['files'])}, metadata.json)")
     return 0

@@ -177,7 +177,7 @@ def drive_frequencies_hz(protocol):
         freqs.add(float(protocol.drive_frequency_hz))
     study = getattr(protocol, "study", None)
     if study is not None:
-        freqs.update(float(f) for f in study.freqs_hz)
+        freqs.update(float(f) for f in getattr(study, "freqs_hz", ()))     # a bifurcation study drives at none
     return sorted(f for f in freqs if f > 0)
 
 

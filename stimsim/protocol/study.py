@@ -31,6 +31,19 @@ validated spec. Schema (units in key names where they apply)::
     [study.parameters]                   # optional: parameter sets to compare (Cartesian product)
     J = [2, 4, 8, 12]
     eta_bar = [0, 1, 2, 3]               # population parameters; "eta_bar.E" for one population
+
+A bifurcation study (``stimsim.continuation``; no frequencies, amplitudes or parameter sets)::
+
+    [study]
+    kind = "bifurcation"
+    parameter = "I"                      # I, eta_bar, delta, tau_s, tau_m, J, "J[E,I]", "tau_s/tau_m",
+                                         # "field" (V/m, coupled as in [stimulation]); "I[E]" for one population
+    range = [-20, 100]                   # the parameter's units
+    cycles = true                        # follow the limit cycles born at the Hopf points
+    max_cycle_points = 200
+    second_parameter = "tau_s/tau_m"     # optional: fold and Hopf curves in two parameters
+    second_range = [0.05, 2.0]
+    output_population = "I"              # population drawn in the figures (default: the first)
 """
 from __future__ import annotations
 
@@ -49,7 +62,9 @@ from ..circuit import POPULATION_PARAMETERS
 from ..errors import closest
 from .schema import _Reader, _key_text, _show, _type_name
 
-KINDS = ("frequency_response", "entrainment")
+KINDS = ("frequency_response", "entrainment", "bifurcation")
+BIFURCATION_KEYS = ("kind", "parameter", "range", "cycles", "max_cycle_points", "second_parameter",
+                    "second_range", "output_population")
 COMMON_KEYS = ("kind", "freqs_hz", "amplitudes", "output_population", "output", "parameters")
 KIND_KEYS = {
     "frequency_response": ("method", "settle_ms", "measure_cycles", "min_measure_ms"),
@@ -192,6 +207,8 @@ def validate_study(table, source="protocol", path="study"):
     if not r.has("kind"):
         r.fail(f"is required{r._misspelling_hint('kind')}; allowed: {', '.join(KINDS)}", "kind")
     kind = r.string("kind", choices=KINDS)
+    if kind == "bifurcation":
+        return _validate_bifurcation(r, table)
     allowed = COMMON_KEYS + KIND_KEYS[kind]
     for key in table:
         if key not in allowed:
@@ -247,6 +264,103 @@ def validate_study(table, source="protocol", path="study"):
     return StudySpec(**spec)
 
 
+@dataclass(frozen=True)
+class BifurcationSpec:
+    """A validated ``[study]`` table of kind 'bifurcation' (module docstring)."""
+
+    parameter: str
+    range: tuple
+    cycles: bool = True
+    max_cycle_points: int = 200
+    second_parameter: str | None = None
+    second_range: tuple | None = None
+    output_population: str | None = None
+    kind: str = "bifurcation"
+    parameters: dict = field(default_factory=dict)
+
+    def parameter_sets(self):
+        return [{}]
+
+
+def _pair(r, key):
+    value = r.get(key)
+    if not isinstance(value, list) or len(value) != 2:
+        r.fail(f"must be a list of two numbers [start, stop], got {_show(value)}", key)
+    lo, hi = (r.as_number(v, f"{key}[{i}]", None, False, "") for i, v in enumerate(value))
+    if lo == hi:
+        r.fail(f"must have two different ends, got {_show(value)}", key)
+    return (lo, hi)
+
+
+def _validate_bifurcation(r, table):
+    for key in table:
+        if key not in BIFURCATION_KEYS:
+            r.fail(f"unknown key{closest(key, BIFURCATION_KEYS)}; allowed for kind = 'bifurcation': "
+                   f"{', '.join(BIFURCATION_KEYS)}", key)
+    for key in ("parameter", "range"):
+        if not r.has(key):
+            r.fail("is required for kind = 'bifurcation'", key)
+    spec = dict(parameter=r.string("parameter"), range=_pair(r, "range"),
+                cycles=r.boolean("cycles", True),
+                max_cycle_points=r.integer("max_cycle_points", 200, minimum=2))
+    if r.has("second_parameter") != r.has("second_range"):
+        r.fail("second_parameter and second_range go together", "second_parameter" if r.has("second_range") else "second_range")
+    if r.has("second_parameter"):
+        spec["second_parameter"] = r.string("second_parameter")
+        spec["second_range"] = _pair(r, "second_range")
+    if r.has("output_population"):
+        op = table["output_population"]
+        if not isinstance(op, str) or not op:
+            r.fail(f"must be a population name, got {_show(op)}", "output_population")
+        spec["output_population"] = op
+    return BifurcationSpec(**spec)
+
+
+def _check_bifurcation(r, spec, protocol):
+    """Parameter names, ranges, populations, models with a Jacobian, fixed points at the range ends."""
+    from .. import models as _models
+    from ..continuation import parameter as parse
+    from ..dynamics import find_fixed_points
+    from ..errors import InputError
+
+    circuit = protocol.circuit
+    names = circuit.names
+    if spec.output_population is not None and spec.output_population not in names:
+        r.fail(f"{spec.output_population!r} is not a population{closest(spec.output_population, names)}; "
+               f"allowed: {', '.join(names)}", "output_population")
+    coupling = getattr(protocol, "coupling", None)
+    checks = [("parameter", spec.parameter, "range", spec.range)]
+    if spec.second_parameter is not None:
+        checks.append(("second_parameter", spec.second_parameter, "second_range", spec.second_range))
+    parsed = []
+    for key, name, range_key, rng in checks:
+        try:
+            par = parse(name, circuit, coupling)
+            for end in rng:
+                par.check_value(end, "each end of the range")
+        except InputError as exc:
+            r.fail(str(exc), key if "range" not in str(exc) else range_key)
+        parsed.append(par)
+    if len(parsed) == 2:
+        if parsed[0].label == parsed[1].label:
+            r.fail(f"must differ from parameter ({parsed[0].label!r})", "second_parameter")
+        v2 = parsed[1].value(circuit)
+        if not min(spec.second_range) <= v2 <= max(spec.second_range):
+            r.fail(f"must contain the circuit's {parsed[1].label} = {v2:g} (the curves start on that line)",
+                   "second_range")
+    for m in getattr(protocol, "models", ()):
+        model = _models.get(m)
+        if model.supports(circuit) is not None:
+            continue
+        if type(model).jacobian is _models.Model.jacobian:
+            r.fail(f"model {model.name!r} has no Jacobian; continuation needs one (use nmm2 or nmm1)", "kind")
+    for end in spec.range:
+        try:
+            find_fixed_points(parsed[0].apply(circuit, end))
+        except ValueError as exc:
+            r.fail(f"no fixed point to start the branches from at {parsed[0].label} = {end:g}: {exc}", "range")
+
+
 def check_against_run(spec, protocol, source="protocol", path="study"):
     """Check a study against the rest of the protocol, before anything runs.
 
@@ -271,6 +385,9 @@ def check_against_run(spec, protocol, source="protocol", path="study"):
     stimsim.protocol.schema.ProtocolError
     """
     r = _Reader({}, path, source)                        # messages only
+    if spec.kind == "bifurcation":
+        _check_bifurcation(r, spec, protocol)
+        return
     nyquist_hz = 1000.0 / (2.0 * protocol.dt_ms)
     if max(spec.freqs_hz) >= nyquist_hz:
         r.fail(f"{max(spec.freqs_hz):g} Hz is not below the Nyquist frequency {nyquist_hz:g} Hz of "
