@@ -300,3 +300,56 @@ def test_parameter_names():
         parameter("field", stimsim.preset("interneurons"))
     with pytest.raises(ValueError, match="ds_min <= ds <= ds_max"):
         StepControl(ds=1.0)
+
+
+# --- codimension two on normal forms (Kuznetsov 2004, Sec. 8.3-8.4) -------------------------------
+def _curve_pair(field, kind, x, p, v, kappa=None):
+    from stimsim.continuation._curves import continue_curve
+
+    return [continue_curve(field, kind, x, p, v, kappa=kappa, bounds=((-1, -2), (1, 2)), scales=(1, 1), direction=d)
+            for d in (1, -1)]
+
+
+def test_bogdanov_takens_point_of_the_normal_form():
+    """x' = y, y' = b1 + b2 x + x^2 - x y: Hopf curve b1 = 0 (b2 < 0), fold curve b2^2 = 4 b1, BT at 0."""
+    from stimsim.continuation._special import hopf_guess
+
+    def F(z, p):
+        return np.array([z[1], p[0] + p[1] * z[0] + z[0] ** 2 - z[0] * z[1]])
+
+    field = VectorField(F, 2)
+    a, _, om, _ = hopf_guess(field, np.zeros(2), np.array([0.0, -1.0]))
+    hopf = _curve_pair(field, "H", np.zeros(2), [0.0, -1.0], a, kappa=om ** 2)
+    bt = [s for cv in hopf for s in cv.special if s.kind == "BT"]
+    assert len(bt) == 1 and bt[0].located
+    np.testing.assert_allclose(bt[0].p, [0.0, 0.0], atol=1e-8)
+    for cv in hopf:                                   # Hopf points on b2 < 0, neutral saddles on b2 > 0
+        np.testing.assert_allclose(cv.p[:, 0], 0.0, atol=1e-10)
+        assert np.all((cv.kappa > 0) == (cv.p[:, 1] < 0))
+    A = field.jac(np.array([0.5, 0.0]), np.array([0.25, -1.0]))
+    ev, vec = np.linalg.eig(A)
+    fold = _curve_pair(field, "LP", np.array([0.5, 0.0]), [0.25, -1.0], vec[:, np.argmin(np.abs(ev))].real)
+    for cv in fold:
+        np.testing.assert_allclose(cv.p[:, 1] ** 2, 4 * cv.p[:, 0], atol=1e-9)
+    bt = [s for cv in fold for s in cv.special if s.kind == "BT"]
+    assert len(bt) == 1
+    np.testing.assert_allclose(bt[0].p, [0.0, 0.0], atol=1e-8)
+
+
+def test_generalized_hopf_point_of_the_normal_form():
+    """Bautin normal form r' = b1 r + b2 r^3 - r^5: Hopf curve b1 = 0, l1 changes sign at b2 = 0."""
+    from stimsim.continuation._special import hopf_guess
+
+    def F(z, p):
+        x, y = z
+        r2 = x * x + y * y
+        return np.array([p[0] * x - y + p[1] * x * r2 - x * r2 * r2, x + p[0] * y + p[1] * y * r2 - y * r2 * r2])
+
+    field = VectorField(F, 2)
+    a, _, om, _ = hopf_guess(field, np.zeros(2), np.array([0.0, -1.0]))
+    curves = _curve_pair(field, "H", np.zeros(2), [0.0, -1.0], a, kappa=om ** 2)
+    gh = [s for cv in curves for s in cv.special if s.kind == "GH"]
+    assert len(gh) == 1 and gh[0].located
+    np.testing.assert_allclose(gh[0].p, [0.0, 0.0], atol=1e-6)
+    for cv in curves:                                 # l1 = 2 b2 (planar formula, omega = 1)
+        np.testing.assert_allclose(cv.coefficient, 2 * cv.p[:, 1], atol=1e-6)

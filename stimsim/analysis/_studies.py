@@ -150,7 +150,7 @@ def run_bifurcation_study(protocol, progress=True):
         points = pd.concat([d.special_points() for d in two], ignore_index=True)
         tables["bifurcation_curves"], tables["codim2_points"] = curves, points
         labels = tuple(p.label for p in two[0].parameters)
-        figures["bifurcation_curves"] = cont.curves_figure(curves, points, labels)
+        figures["bifurcation_curves"] = cont.curves_figure(curves, points, labels, models=models)
     return tables, figures
 
 

@@ -193,9 +193,13 @@ def _continue(system, X0, bounds, direction, ds, ds_max, max_points):
         raise ValueError(f"the start point is not a {system.kind} point (residual {sol.residual:.2e})")
     X = sol.X
     ref = system.reference(X)
-    orient = np.zeros(X.size)
-    orient[n] = direction                                # start along +-p1
-    t = _tangent(system.JG(X, ref), orient)
+    t = np.linalg.svd(system.JG(X, ref))[2][-1]
+    t = t * np.asarray(arc)
+    t /= np.linalg.norm(t)
+    # start along +-p1 (along +-p2 where the curve is perpendicular to p1)
+    lead = t[n] if abs(t[n]) > 1e-8 else t[n + 1]
+    t = t if lead * direction >= 0 else -t
+    t = _tangent(system.JG(X, ref), t)
     pts, refs, reason, res = [X.copy()], [ref], "max_points", [float(np.max(np.abs(system.G(X, ref))))]
     lo, hi = bounds
     step = ds
@@ -282,7 +286,7 @@ def continue_curve(field, kind, x, p, v, kappa=None, bounds=None, scales=(1.0, 1
     scales : (s1, s2)
         Parameter scales (the widths of the ranges); steps are measured in p / s.
     direction : {1, -1}
-        Initial direction of p1.
+        Initial direction of p1 (of p2 where the curve starts perpendicular to p1).
 
     Returns
     -------

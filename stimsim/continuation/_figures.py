@@ -78,7 +78,8 @@ def diagram_figure(equilibria, special, cycles=None, variable="rate_hz", populat
                     mew=1.8, ls="none", label={"H": "Hopf", "LP": "fold"}.get(kind, kind))
         ax.set_title(model.upper() if model.startswith("nmm") else model)
         ax.set_xlabel(par)
-        ax.legend(fontsize=8, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
     axes[0][0].set_ylabel(f"{variable} ({pop})")
     fig.suptitle(title or "equilibria (stable solid, unstable dashed) and limit cycles")
     fig.tight_layout()
@@ -86,7 +87,7 @@ def diagram_figure(equilibria, special, cycles=None, variable="rate_hz", populat
 
 
 @themed()
-def curves_figure(curves, special, parameters, title=None):
+def curves_figure(curves, special, parameters, title=None, models=None):
     """Fold and Hopf curves in two parameters, one panel per model.
 
     Parameters
@@ -95,13 +96,16 @@ def curves_figure(curves, special, parameters, title=None):
         ``TwoParameterDiagram.to_frame()`` and ``.special_points()`` (concatenated over models).
     parameters : (str, str)
         The two parameter labels (x axis, y axis).
+    models : list of str, optional
+        One panel per model, also for models without curves (default: the models in ``curves``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     p1, p2 = parameters
-    models = list(dict.fromkeys(curves["model"])) if len(curves) else ["(none)"]
+    if models is None:
+        models = list(dict.fromkeys(curves["model"])) if len(curves) else ["(none)"]
     fig, axes = subplots(1, len(models), figsize=(4.6 * len(models), 3.8), sharey=True)
     for ax, model in zip(axes[0], models):
         cv = curves[curves.model == model] if len(curves) else curves
@@ -128,7 +132,8 @@ def curves_figure(curves, special, parameters, title=None):
             ax.text(0.5, 0.5, "no fold or Hopf curve", transform=ax.transAxes, ha="center", va="center")
         ax.set_title(model.upper() if model.startswith("nmm") else model)
         ax.set_xlabel(p1)
-        ax.legend(fontsize=8, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
     axes[0][0].set_ylabel(p2)
     fig.suptitle(title or "bifurcation curves")
     fig.tight_layout()
