@@ -267,14 +267,15 @@ def _raise_if_diverged(status, states, spec, circuits, raise_error=True):
 
 
 def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, record_every=1,
-             integrator="rk4", initial=None, input_dt_ms=None):
-    """Integrate one circuit under a model: NMM2 (exact, M2), NMM1 (heuristic, M4), or any registered one.
+             integrator="rk4", initial=None, input_dt_ms=None, **options):
+    """Integrate one circuit under a model: NMM2 (exact, M2), NMM1 (heuristic, M4), the spiking
+    network (M1), or any registered one.
 
     Parameters
     ----------
     circuit : Circuit
     model : str or Model
-        A registered model name (``stimsim.models.available()``: 'nmm2', 'nmm1') or object.
+        A registered model name (``stimsim.models.available()``: 'nmm2', 'nmm1', 'network') or object.
     duration_ms, dt_ms : float
         Simulated time and fixed step, ms. dt must be <= 0.1 x the fastest tau.
     input : None, array_like, SampledInput, SinusoidInput or list of them
@@ -284,9 +285,13 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
     record_every : int
         Keep every n-th step (and t = 0).
     integrator : {'rk4', 'heun'}
-        Fixed-step explicit Runge-Kutta scheme.
+        Fixed-step explicit Runge-Kutta scheme of the mean-field models (the network has its own
+        scheme, models.md M1).
     initial : None, 'fixed_point' or array (n_state, P)
         See :meth:`stimsim.models.Model.initial_state`.
+    **options
+        Options of the model (``model.options``): for 'network' ``neurons``, ``seed``, ``v_peak``,
+        ... (:class:`stimsim.models.NetworkModel`); the mean-field models take none.
 
     Returns
     -------
@@ -314,6 +319,7 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
     if not isinstance(circuit, Circuit):
         raise InputError(f"circuit must be a stimsim Circuit (e.g. stimsim.preset('pyramidal')), got {type(circuit).__name__}")
     spec = check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
+    opts = spec.model.check_options(circuit, spec, options)
     check_output_size(spec, circuit.n_populations, 1)
     sampled, sine = _split(as_input(input, input_dt_ms, dt_ms))
     P = circuit.n_populations
@@ -322,13 +328,16 @@ def simulate(circuit, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None, 
     if sine is not None:
         check_sinusoid(sine, P, spec)
     y0 = checked_initial_state(spec.model, circuit, initial)
+    if not spec.model.lane_kernel:                 # a model that runs itself (the spiking network)
+        return spec.model.simulate_circuit(circuit, spec, sampled, sine, y0, opts)
     states, status, wall = run_kernel([circuit], spec, [(sampled, sine)], [y0])
     _raise_if_diverged(status, states, spec, [circuit])
     return SimulationResult(circuit=circuit, spec=spec, states=states[..., 0], wall_time_s=wall)
 
 
 def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input=None,
-                   inputs=None, record_every=1, integrator="rk4", initial=None, on_divergence="raise", lanes=LANES):
+                   inputs=None, record_every=1, integrator="rk4", initial=None, on_divergence="raise", lanes=LANES,
+                   **options):
     """Integrate many circuits of one structure at once (threads over blocks, SIMD over sets).
 
     Parameters
@@ -342,6 +351,9 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
         'nan' keeps going and leaves diverged sets non-finite (listed in ``result.diverged``).
     lanes : int
         Sets per contiguous block (the vector width the compiler sees).
+    **options
+        Model options as for :func:`simulate` (the network runs the sets one after the other,
+        set b with seed ``seed + b``).
 
     Returns
     -------
@@ -355,6 +367,7 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     lanes = check_positive_int("lanes", lanes)
     check_same_structure(circuits)
     spec = check_run(circuits, model, duration_ms, dt_ms, record_every, integrator)
+    opts = spec.model.check_options(circuits[0], spec, options)
     B, P = len(circuits), circuits[0].n_populations
     check_output_size(spec, P, B)
     if inputs is not None and input is not None:
@@ -381,6 +394,8 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
         y0 = [checked_initial_state(spec.model, c, i, on_divergence == "raise") for c, i in zip(circuits, initial)]
     else:
         y0 = [checked_initial_state(spec.model, c, initial, on_divergence == "raise") for c in circuits]
+    if not spec.model.lane_kernel:                 # a model that runs itself (the spiking network)
+        return spec.model.simulate_circuits(circuits, spec, per_set, y0, opts, on_divergence)
     states, status, wall = run_kernel(circuits, spec, per_set, y0, lanes=lanes)
     bad = _raise_if_diverged(status, states, spec, circuits, on_divergence == "raise")
     return BatchResult(circuits=circuits, spec=spec, states=states, wall_time_s=wall, diverged=bad)
@@ -433,12 +448,15 @@ def warmup(models=None, parallel=(False, True), integrators=("rk4",)):
         for integrator in integrators:
             for par in parallel:
                 t0 = time.perf_counter()
-                if par:
+                # a model that runs itself (the network) names its own tiny run and entry point
+                opts = model.warmup_options(par)
+                dt = 0.1 if model.lane_kernel else 0.01
+                if par and model.lane_kernel:
                     # more sets than one block of lanes, so that the threaded entry point runs
                     n = LANES + 1
-                    simulate_batch([c] * n, model=model, duration_ms=1.0, dt_ms=0.1, integrator=integrator,
+                    simulate_batch([c] * n, model=model, duration_ms=1.0, dt_ms=dt, integrator=integrator,
                                    inputs=[SinusoidInput(0.1, 10.0 + i) for i in range(n)])
                 else:
-                    simulate(c, model=model, duration_ms=1.0, dt_ms=0.1, integrator=integrator)
+                    simulate(c, model=model, duration_ms=1.0, dt_ms=dt, integrator=integrator, **opts)
                 times[(model.name, "threaded" if par else "serial", integrator)] = time.perf_counter() - t0
     return times

@@ -36,6 +36,13 @@ POPULATION_PARAMETERS = {
 }
 
 
+def canonical(value):
+    """A platform-independent text of a parameter value (floats exactly, via ``float.hex``)."""
+    if isinstance(value, (float, np.floating)) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return float(value).hex()
+    return repr(value)
+
+
 @dataclass(frozen=True)
 class Population:
     """One population and the synapse its rate drives.
@@ -244,6 +251,31 @@ class Circuit:
             else:
                 newJ = np.array(J, dtype=float)
         return Circuit(tuple(pops), J=newJ, name=self.name)
+
+    def content_key(self):
+        """Text of everything that determines the circuit's dynamics: every population field
+        (floats exactly, via ``float.hex``; population names included, since they label the
+        results) and J; not the circuit's name.
+
+        Two circuits with equal keys give identical results under every model.
+        """
+        pops = [[f.name + "=" + canonical(getattr(p, f.name)) for f in dataclasses.fields(p)] for p in self.populations]
+        J = [canonical(x) for x in np.asarray(self.J, dtype=float).ravel()]
+        return repr((pops, J))
+
+    def content_hash(self):
+        """sha256 (hex) of :meth:`content_key`: a stable content address of the circuit.
+
+        Examples
+        --------
+        >>> import stimsim
+        >>> a = stimsim.preset("pyramidal")
+        >>> a.content_hash() == a.replace(J=8.0).content_hash() != a.replace(J=8.0 + 1e-15).content_hash()
+        True
+        """
+        import hashlib
+
+        return hashlib.sha256(self.content_key().encode()).hexdigest()
 
     def describe(self):
         """A tidy table of the population parameters (one row per population)."""

@@ -1,4 +1,4 @@
-"""Command line: ``stimsim presets | simulate | fixed-points | compile | run | reproduce``.
+"""Command line: ``stimsim presets | simulate | fixed-points | compile | run | bifurcation | sweep | reproduce``.
 
 The CLI parses arguments, calls the Python API and writes files; it knows no equations.
 
@@ -210,6 +210,7 @@ def cmd_compile(args):
 
 def build_parser():
     from .models import available
+    from .models import get as get_model
     from .presets import PRESETS
 
     parser = argparse.ArgumentParser(prog="stimsim", description=(
@@ -227,7 +228,9 @@ def build_parser():
 
     p = sub.add_parser("simulate", help="simulate a preset under NMM2 and NMM1; write CSV, figure, metadata")
     p.add_argument("preset", choices=list(PRESETS))
-    p.add_argument("--models", nargs="+", default=list(available()), choices=list(available()))
+    mean_field = [m for m in available() if not get_model(m).ground_truth]      # the network only when asked
+    p.add_argument("--models", nargs="+", default=mean_field, choices=list(available()),
+                   help=f"models to run (default: {' '.join(mean_field)}; add network for the spiking network)")
     p.add_argument("--duration-ms", type=float, default=500.0)
     p.add_argument("--dt-ms", type=float, default=0.01)
     p.add_argument("--record-every", type=int, default=10)
@@ -245,6 +248,9 @@ def build_parser():
     from .reproduce import _cli as reproduce_cli     # stimsim reproduce (docs/paper-reproduction.md)
 
     reproduce_cli.add_subcommands(sub)
+    from .sweep import _cli as sweep_cli             # stimsim sweep (protocols/README.md, docs/sweeps.md)
+
+    sweep_cli.add_subcommands(sub)
     return parser
 
 

@@ -57,12 +57,19 @@ class _Variables:
 
 @dataclass
 class SimulationResult(_Variables):
-    """One trajectory. ``states`` is (n_records, n_recorded, P) in the equations' units."""
+    """One trajectory. ``states`` is (n_records, n_recorded, P) in the equations' units.
+
+    ``spikes`` (spiking network only): tidy table of the raster subset's spikes (``population``,
+    ``neuron``, ``eta``, ``time_ms``); ``settings``: the model options the run used (network:
+    neurons, seed, V_peak, ...), for metadata.
+    """
 
     circuit: object
     spec: object
     states: np.ndarray
     wall_time_s: float = 0.0
+    spikes: object = None
+    settings: dict = field(default_factory=dict)
 
     def population(self, name):
         """(n_records,) rate in Hz of one population."""

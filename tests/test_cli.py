@@ -20,7 +20,7 @@ def test_simulate_writes_csv_figure_metadata(tmp_path, capsys):
     names = sorted(p.name for p in out.iterdir())
     assert names == ["fixed_points.csv", "metadata.json", "rates.png", "timeseries.csv"]
     table = pd.read_csv(out / "timeseries.csv")
-    assert set(table.model) == {"nmm1", "nmm2"}
+    assert set(table.model) == {"nmm1", "nmm2"}          # the spiking network runs only when asked
     assert table.time_ms.max() == 20.0
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["preset"] == "interneurons" and meta["dt_ms"] == 0.01

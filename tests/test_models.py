@@ -8,6 +8,8 @@ from stimsim.dynamics import find_fixed_points
 from reference import nmm1_rhs, nmm2_rhs
 
 MODELS = [stimsim.models.get(n) for n in stimsim.models.available()]
+#: the models with a right-hand side (not the spiking network: tests/test_network.py)
+EQUATION_MODELS = [m for m in MODELS if m.has_equations]
 REFERENCE = {"nmm2": nmm2_rhs, "nmm1": nmm1_rhs}
 
 
@@ -28,7 +30,7 @@ CIRCUITS = [stimsim.preset("pyramidal"), stimsim.preset("interneurons"), stimsim
 
 
 def cases():
-    for m in MODELS:
+    for m in EQUATION_MODELS:
         for i, c in enumerate(CIRCUITS):
             if m.supports(c) is None:
                 yield pytest.param(m, c, id=f"{m.name}-{c.name}-{i}")
@@ -119,7 +121,7 @@ def test_declarations(model):
 
 
 def test_unknown_model_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown model 'nmm3'.*allowed: nmm1, nmm2"):
+    with pytest.raises(ValueError, match="unknown model 'nmm3'.*allowed: network, nmm1, nmm2"):
         stimsim.models.get("nmm3")
     with pytest.raises(ValueError, match="cannot describe circuit 'jansen-rit'"):
         stimsim.simulate(stimsim.preset("jansen-rit"), "nmm2", duration_ms=1.0)

@@ -22,7 +22,8 @@ from stimsim.protocol import load_dict, load_protocol, run_protocol
 from stimsim.transfer import dphi_qif
 
 PROTOCOLS = Path(__file__).resolve().parents[1] / "protocols"
-SHIPPED = sorted(PROTOCOLS.glob("*.toml"))
+# protocols run by stimsim run (sweep protocols run with stimsim sweep: tests/test_sweep.py)
+SHIPPED = sorted(p for p in PROTOCOLS.glob("*.toml") if "\n[sweep]" not in p.read_text())
 TS_COLUMNS = ["time_ms", "model", "population", "rate_hz", "v", "s_hz", "z_hz"]
 SUMMARY_COLUMNS = ["model", "population", "mean_rate_hz", "min_rate_hz", "max_rate_hz", "dominant_frequency_hz",
                    "drive_frequency_hz", "psd_at_drive_hz2_per_hz", "response_amplitude_hz", "response_phase_rad",

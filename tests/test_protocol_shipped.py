@@ -25,6 +25,8 @@ def runs(tmp_path_factory):
     with open("/dev/null", "w") as quiet:
         for stem in SHIPPED:
             p = load_protocol(PROTOCOLS / f"{stem}.toml")
+            if p.sweep is not None:                      # sweeps run with stimsim sweep (tested below)
+                continue
             out[stem] = (p, run_protocol(p, out_dir=root / stem, stream=quiet))
     return out
 
@@ -45,7 +47,34 @@ def test_every_shipped_protocol_is_covered():
     assert set(SHIPPED) == {"tdcs-pyramidal", "tacs-10hz-pyramidal", "tacs-resonance-pyramidal", "trns-pyramidal",
                             "ti-pyramidal", "tacs-interneurons", "study_pyramidal_resonance",
                             "study_pyramidal_physiological", "study_interneuron_arnold_tongue",
-                            "bifurcation-interneurons"}
+                            "bifurcation-interneurons", "sweep-pyramidal-resonance-map"}
+
+
+# --- sweep-pyramidal-resonance-map --------------------------------------------------------------------------------------
+def test_sweep_pyramidal_resonance_map(tmp_path):
+    from stimsim.analysis._linear import state_space
+    from stimsim.sweep import run_sweep
+
+    full = load_protocol(PROTOCOLS / "sweep-pyramidal-resonance-map.toml").sweep[1]
+    assert [len(v) for v in full.values.values()] == [13, 7, 20] and full.n_points == 1820
+    # the shipped protocol on a few of its points (same settings, coarser grid)
+    p = load_protocol(PROTOCOLS / "sweep-pyramidal-resonance-map.toml",
+                      sets=["sweep.parameters.J=[2.0, 8.0]", "sweep.parameters.eta_bar=[1.0]",
+                            "sweep.parameters.frequency_hz=[10.0, 45.0, 100.0]"])
+    task, design, _ = p.sweep
+    assert (task.settle_ms, task.measure_ms, task.amplitude, task.drive.unit) == (300.0, 300.0, 1.0, "field")
+    # 1 V/m is inside the 0.2-2 V/m of cortical fields; lambda 0.12 mm and 10 mV per QIF unit give
+    # 0.012 QIF units per V/m (docs/models.md M6)
+    assert 0.2 <= task.amplitude <= MAX_CORTICAL_FIELD_V_PER_M
+    np.testing.assert_allclose(task.drive.gains(p.circuit), [0.12 / 10.0])
+    t = run_sweep(task, design, tmp_path / "s", progress=False).table
+    assert (t.status == "ok").all()
+    for _, row in t.iterrows():
+        c = p.circuit.replace(J=row.J, eta_bar=row.eta_bar)
+        # each point starts at the stable fixed point and is the small-signal response there
+        assert row.fixed_point_rate_hz == pytest.approx(find_fixed_points(c)[0][0] * 1000, rel=1e-9)
+        H = state_space(c, row.model, [0.012], "P").transfer([row.frequency_hz])[0]
+        assert row.gain == pytest.approx(abs(H), rel=5e-3)
 
 
 # --- bifurcation-interneurons -------------------------------------------------------------------------------------------

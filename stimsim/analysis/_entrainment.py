@@ -66,7 +66,6 @@ tongue map is set by ``measure_ms``.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import math
@@ -76,6 +75,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from ..circuit import canonical
 from ..drive import SinusoidInput
 from ..errors import check_positive_int
 from .._simulate import simulate_batch
@@ -88,18 +88,9 @@ from ._spectra import dominant_frequency
 EDGE_FRACTION = 0.1
 
 
-def _canonical(value):
-    """A platform-independent text of a parameter value (floats exactly, via ``float.hex``)."""
-    if isinstance(value, (float, np.floating)) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
-        return float(value).hex()
-    return repr(value)
-
-
 def circuit_key(circuit):
-    """Text of a circuit's parameters: every population field (floats exact) and J; not its name."""
-    pops = [[f.name + "=" + _canonical(getattr(p, f.name)) for f in dataclasses.fields(p)] for p in circuit.populations]
-    J = [_canonical(x) for x in np.asarray(circuit.J, dtype=float).ravel()]
-    return repr((pops, J))
+    """Text of a circuit's parameters (:meth:`stimsim.Circuit.content_key`)."""
+    return circuit.content_key()
 
 
 def task_seed(seed, model_name, circuit, freq_hz, amplitude):
@@ -121,7 +112,7 @@ def task_seed(seed, model_name, circuit, freq_hz, amplitude):
     numpy.random.SeedSequence
         Entropy ``[seed, 8 32-bit words of sha256(model, circuit_key, freq, amplitude)]``.
     """
-    text = repr((str(model_name), circuit_key(circuit), _canonical(float(freq_hz)), _canonical(float(amplitude))))
+    text = repr((str(model_name), circuit_key(circuit), canonical(float(freq_hz)), canonical(float(amplitude))))
     words = np.frombuffer(hashlib.sha256(text.encode()).digest(), dtype="<u4")
     return np.random.SeedSequence([int(seed), *(int(w) for w in words)])
 

@@ -66,8 +66,9 @@ def _checked(circuit, model, parameter, p_range, coupling):
     reason = model.supports(circuit)
     if reason:
         raise InputError(f"model {model.name!r} cannot describe circuit {circuit.name!r}: {reason}")
-    if not hasattr(model, "jacobian") or type(model).jacobian is _models.Model.jacobian:
-        raise InputError(f"model {model.name!r} has no Jacobian: continuation needs a smooth vector field")
+    if not model.has_equations:
+        raise InputError(f"model {model.name!r} has no equations to continue (it is simulated, not "
+                         "linearised); continuation needs a smooth vector field: use nmm2 or nmm1")
     par = _parse_parameter(parameter, circuit, coupling)
     lo, hi = _check_range(par, p_range)
     return model, par, lo, hi

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._system import OutsideDomain
+
 #: converged when the Newton step is below this, relative to 1 + |X| (max norm)
 NEWTON_TOL = 1e-11
 #: converged when the residual's max norm is below this (1/ms)
@@ -27,6 +29,14 @@ def newton(G, JG, X0, tol=NEWTON_TOL, residual_tol=RESIDUAL_TOL, max_iter=MAX_IT
     ``converged`` is False otherwise (the caller shortens its step or reports the failure).
     """
     X = np.array(X0, dtype=float)
+    res = np.inf
+    try:
+        return _iterate(G, JG, X, tol, residual_tol, max_iter)
+    except OutsideDomain:                    # the iterate asked for an inadmissible parameter value
+        return NewtonResult(X, False, 0, res)
+
+
+def _iterate(G, JG, X, tol, residual_tol, max_iter):
     res = np.inf
     for it in range(1, max_iter + 1):
         g = G(X)

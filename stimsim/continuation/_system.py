@@ -19,6 +19,10 @@ import numpy as np
 FD_STEP = 1e-5
 
 
+class OutsideDomain(ArithmeticError):
+    """A parameter value the circuit cannot take (e.g. tau_s <= 0): the step that asked for it fails."""
+
+
 class VectorField:
     """dx/dt = F(x, p) with flat state x (n,) and active parameters p (m,).
 
@@ -140,8 +144,11 @@ class ModelField(VectorField):
         c = self._cache.get(key)
         if c is None:
             c = self.circuit
-            for par, value in zip(self.parameters, p):
-                c = par.apply(c, value)
+            try:
+                for par, value in zip(self.parameters, p):
+                    c = par.apply(c, value)
+            except ValueError as exc:
+                raise OutsideDomain(str(exc)) from None
             if len(self._cache) > 64:
                 self._cache.clear()
             self._cache[key] = c

@@ -33,8 +33,9 @@ def find_fixed_points(circuit, method="auto"):
 
 def _models_for(circuit, models):
     if models is None:
+        # models with equations (the spiking network has no fixed points of its own to linearise)
         return tuple(m for m in (_models.get(n) for n in _models.available())
-                     if m.supports(circuit) is None)
+                     if m.has_equations and m.supports(circuit) is None)
     ms = _models.resolve(models)
     for m in ms:
         m.check_supports(circuit)
@@ -48,7 +49,8 @@ def fixed_points(circuit, models=None, method="auto"):
     ----------
     circuit : Circuit
     models : model or sequence of models (names or objects), optional
-        Default: every registered model that can describe the circuit.
+        Default: every registered model with equations (not the spiking network) that can
+        describe the circuit.
     method : {'auto', 'exhaustive', 'homotopy'}
         Search method (see :func:`find_fixed_points`).
 

@@ -70,6 +70,20 @@ class Model:
     exact : bool
         True for a model that is exact for the spiking network it describes (NMM2), against which
         heuristic models are compared (e.g. the safety note on model disagreement).
+    ground_truth : bool
+        True for the spiking network itself (models.md M1), against which the mean-field models are
+        validated (``stimsim validate``).
+    has_equations : bool
+        True for a model with a right-hand side and Jacobian (fixed points, linearisation, linear
+        response); False for a model that is only simulated (the spiking network): the methods
+        that need equations raise an :class:`~stimsim.errors.InputError` saying so.
+    lane_kernel : bool
+        True when :func:`stimsim.simulate` runs the model through the shared lane-layout kernels
+        (``kernel_parameters``, ``run_kernel``); False when the model runs itself
+        (:meth:`simulate_circuit`, :meth:`simulate_circuits`), e.g. with a per-neuron state.
+    options : tuple of str
+        Keyword options of :func:`stimsim.simulate` this model takes (none for the mean fields;
+        ``neurons``, ``seed``, ... for the network), validated by :meth:`check_options`.
     """
 
     name: str = ""
@@ -78,6 +92,10 @@ class Model:
     recorded_variables: tuple = ()
     drive_enters: str = ""
     exact: bool = False
+    ground_truth: bool = False
+    has_equations: bool = True
+    lane_kernel: bool = True
+    options: tuple = ()
 
     # --- declarations ---------------------------------------------------------------------------
     @property
@@ -151,6 +169,37 @@ class Model:
 
     def observe_jacobian(self, circuit, y, name, u=None):
         """(C, D): d(recorded ``name``)/dy (P, n_state P) and d/du (P, P) at state y."""
+        raise NotImplementedError
+
+    # --- options and self-run models ---------------------------------------------------------------
+    def check_options(self, circuit, spec, options):
+        """Validated model options of :func:`stimsim.simulate` (before anything is compiled or run).
+
+        The base class takes none: any option is an :class:`~stimsim.errors.InputError` naming the
+        registered models that take it.
+        """
+        if not options:
+            return None
+        from ..errors import InputError
+        from ._registry import available, get
+
+        names = sorted(options)
+        takers = [m for m in available() if set(names) & set(get(m).options)]
+        hint = f"; {', '.join(names)} {'is an option' if len(names) == 1 else 'are options'} of model(s) " \
+               f"{', '.join(repr(m) for m in takers)}" if takers else ""
+        raise InputError(f"model {self.name!r} takes no options, got {', '.join(names)}{hint}")
+
+    def warmup_options(self, parallel):
+        """Options of the tiny run :func:`stimsim._simulate.warmup` compiles this model's entry point
+        (``parallel``: the threaded one) with; none for the lane-kernel models."""
+        return {}
+
+    def simulate_circuit(self, circuit, spec, sampled, sine, y0, options):
+        """Run one circuit (models with ``lane_kernel = False``); return a SimulationResult."""
+        raise NotImplementedError
+
+    def simulate_circuits(self, circuits, spec, inputs, y0s, options, on_divergence="raise"):
+        """Run circuits one by one (models with ``lane_kernel = False``); return a BatchResult."""
         raise NotImplementedError
 
     # --- kernel ----------------------------------------------------------------------------------

@@ -25,6 +25,10 @@ def add_subcommands(sub):
     p.add_argument("--quiet", action="store_true", help="no progress lines (warnings are still printed)")
     p.set_defaults(func=cmd_run)
 
+    from .validate import add_subcommand as add_validate      # stimsim validate: network vs NMM2 vs NMM1
+
+    add_validate(sub)
+
     from ..presets import PRESETS
 
     p = sub.add_parser(
@@ -61,6 +65,11 @@ def cmd_run(args):
     from .schema import load_protocol
 
     protocol = load_protocol(args.protocol, sets=args.set)
+    if protocol.sweep is not None and not args.check:
+        from ..errors import InputError
+
+        raise InputError(f"{args.protocol} has a [sweep] table: run it with `stimsim sweep {args.protocol}` "
+                         "(chunks on disk as they finish, --resume, Dask)")
     if args.check:
         print(json.dumps(protocol.resolved, indent=2))
         print(f"protocol {protocol.name!r} is valid", file=sys.stderr)

@@ -28,7 +28,8 @@ from .schema import ProtocolError, circuit_key
 #: units of every column the protocol layer writes
 COLUMN_UNITS = {
     "time_ms": "ms",
-    "model": "registered model name (stimsim.models): nmm2 exact mean field (models.md M2), nmm1 heuristic (M4)",
+    "model": "registered model name (stimsim.models): nmm2 exact mean field (models.md M2), nmm1 heuristic (M4), "
+             "network spiking QIF network (M1)",
     "population": "population name",
     "rate_hz": "Hz (population firing rate)",
     "v": "QIF units (mean membrane voltage; mV input x for sigmoid populations)",
@@ -150,7 +151,8 @@ def simulate_models(protocol, inp, log=None):
         try:
             results[model] = simulate(protocol.circuit, model=model, duration_ms=protocol.duration_ms,
                                       dt_ms=protocol.dt_ms, input=inp, record_every=stride,
-                                      integrator=protocol.integrator, initial=initial)
+                                      integrator=protocol.integrator, initial=initial,
+                                      **protocol.model_options(model, progress=None if log else False))
         except SimulationDiverged as exc:
             raise ProtocolError(f"{protocol.source or protocol.name}: {model} diverged: {exc}") from None
         except InputError as exc:                # no initial state: load_dict checks it; a protocol built otherwise
@@ -383,6 +385,8 @@ def _run_and_write(protocol, staging, run_id, command, progress, stream):
             "diverged_runs": n_diverged,
             "study_runs": n_study_runs,
             "wall_time_s": {"total": time.perf_counter() - t_start, "kernel": walls},
+            # options of models that take them (the spiking network: neurons, seed, V_peak, rate window)
+            "model_settings": {m: r.settings for m, r in results.items() if getattr(r, "settings", None)},
             "environment": environment_info(),
             "files": files,
         }

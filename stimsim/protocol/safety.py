@@ -191,7 +191,8 @@ def model_disagreement_notes(protocol):
 
     circuit = protocol.circuit
     exact = [m for m in map(_models.get, _models.available()) if m.exact and m.supports(circuit) is None]
-    heuristic = [m for m in map(_models.get, protocol.models) if not m.exact and m.supports(circuit) is None]
+    heuristic = [m for m in map(_models.get, protocol.models)     # the spiking network has no linearisation
+                 if not m.exact and m.has_equations and m.supports(circuit) is None]
     freqs = drive_frequencies_hz(protocol)
     if not exact or not heuristic or not freqs or not np.any(protocol.input_gains != 0):
         return []

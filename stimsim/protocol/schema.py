@@ -42,7 +42,7 @@ MAX_STEPS = 1e8
 MAX_RECORDS = 1e7
 MAX_DRIVE_SAMPLES = 5e7
 
-TOP_KEYS = ("name", "description", "circuit", "run", "stimulation", "analysis", "output", "study")
+TOP_KEYS = ("name", "description", "circuit", "run", "stimulation", "analysis", "output", "study", "sweep")
 
 
 def recorded_columns():
@@ -224,7 +224,8 @@ class Protocol:
     circuit : stimsim.Circuit
         The preset with the overrides applied.
     models : tuple of str
-        ``"nmm2"`` and/or ``"nmm1"``, run side by side.
+        Registered model names run side by side: ``"nmm2"``, ``"nmm1"``, ``"network"`` (the spiking
+        QIF network, models.md M1).
     duration_ms, dt_ms, transient_ms : float
         Simulated time, integration step and the initial part discarded from the analysis (and
         from the time-series output unless ``output.include_transient``), ms.
@@ -267,6 +268,15 @@ class Protocol:
     resolved : dict
         The fully resolved protocol (every default filled in, noise seeds drawn, CSV paths
         absolute with their SHA-256); loading it again gives the same protocol and numbers.
+    neurons : int
+        Neurons per population of the spiking network (``run.neurons``; used when ``models``
+        includes ``"network"``).
+    seed : int or None
+        Seed of the spiking network (``run.seed``; drawn and recorded in ``resolved`` when absent),
+        None without the network.
+    sweep : (TaskSpec, Design, chunk_size) or None
+        The validated ``[sweep]`` table (:func:`stimsim.sweep._spec.validate_sweep`); run by
+        ``stimsim sweep``.
     """
 
     name: str
@@ -296,6 +306,18 @@ class Protocol:
     include_transient: bool
     study: object
     resolved: dict = field(repr=False)
+    neurons: int = 10_000
+    seed: int | None = None
+    sweep: object = None
+
+    def model_options(self, model, progress=None):
+        """Options of ``stimsim.simulate`` for ``model`` (the network's neurons, seed, progress; none
+        for the mean-field models)."""
+        from .. import models as _models
+
+        m = _models.get(model)
+        opts = {"neurons": self.neurons, "seed": self.seed, "progress": progress}
+        return {k: v for k, v in opts.items() if k in m.options}
 
     @property
     def input_gains(self):
@@ -310,7 +332,7 @@ class Protocol:
     @property
     def has_timeseries(self):
         """A time-series run happens when there is stimulation, or when there is no study."""
-        return bool(self.waveforms) or self.study is None
+        return bool(self.waveforms) or (self.study is None and self.sweep is None)
 
     @property
     def drive_label(self):
@@ -326,8 +348,11 @@ class Protocol:
 
     def seeds(self):
         """{key path: seed} of every noise waveform."""
-        return {f"stimulation.waveforms[{i}].seed": w.seed for i, w in enumerate(self.waveforms)
-                if isinstance(w, wf.Noise)}
+        out = {f"stimulation.waveforms[{i}].seed": w.seed for i, w in enumerate(self.waveforms)
+               if isinstance(w, wf.Noise)}
+        if self.seed is not None:
+            out["run.seed"] = self.seed               # the spiking network's
+        return out
 
 
 # --- entry points ---------------------------------------------------------------------------------
@@ -489,6 +514,13 @@ def _load_dict(data, source):
     }
     if study_raw is not None:
         resolved["study"] = study_raw
+        from .. import models as _models
+
+        simulated = [m for m in run["models"] if not _models.get(m).has_equations]
+        if simulated:
+            run_r.fail(f"model {simulated[0]!r} cannot run a [study] (it has no fixed points or linear response, "
+                       "and its studies would take N neurons per run); drop it from run.models here and compare "
+                       "it with the mean-field models with: stimsim validate PROTOCOL.toml", "models")
     protocol = Protocol(
         name=name, source=Path(source) if source is not None else None, description=description,
         preset=preset_name, overrides=overrides, circuit=circuit, models=tuple(run["models"]),
@@ -499,7 +531,7 @@ def _load_dict(data, source):
         drive_frequency_hz=analysis["drive_frequency_hz"], drive_phase_rad=analysis["drive_phase_rad"],
         welch_segment_ms=analysis["welch_segment_ms"], variables=output["variables"],
         files=output["files"], include_transient=output["include_transient"], study=study,
-        resolved=resolved)
+        resolved=resolved, neurons=run["neurons"], seed=run["seed"])
     if protocol.has_timeseries:
         _check_initial_states(protocol, label)
         check_memory(protocol, label)
@@ -508,6 +540,12 @@ def _load_dict(data, source):
 
         # populations, Nyquist of run.dt_ms, analysis windows, parameter sets and their fixed points
         check_against_run(study, protocol, label, "study")
+    if top.has("sweep"):
+        from ..sweep._spec import validate_sweep     # here: stimsim.sweep imports this module
+
+        raw = top.get("sweep")
+        protocol.resolved["sweep"] = raw
+        object.__setattr__(protocol, "sweep", validate_sweep(raw, protocol, label, "sweep"))
     return protocol
 
 
@@ -722,7 +760,8 @@ def _run(r, circuit):
     from .._simulate import check_run
 
     registered = _models.available()
-    fitting = [m for m in registered if _models.get(m).supports(circuit) is None]
+    # default: the mean-field models; the spiking network (N neurons per population) is asked for by name
+    fitting = [m for m in registered if _models.get(m).supports(circuit) is None and not _models.get(m).ground_truth]
     models = r.string_list("models", fitting, registered)
     for m in models:
         reason = _models.get(m).supports(circuit)
@@ -737,7 +776,20 @@ def _run(r, circuit):
     record_every = r.integer("record_every", 1, minimum=1)
     integrator = r.string("integrator", "rk4", INTEGRATORS)
     initial = r.string("initial", "fixed_point", INITIAL)
-    r.finish(["models", "duration_ms", "dt_ms", "transient_ms", "record_every", "integrator", "initial"])
+    takes = [m for m in models if "neurons" in _models.get(m).options]
+    for key in ("neurons", "seed"):
+        if r.has(key) and not takes:
+            r.fail(f"applies only to the spiking network; add \"network\" to run.models (now {json.dumps(models)})", key)
+    from ..models._network import DEFAULT_NEURONS
+
+    neurons = r.integer("neurons", DEFAULT_NEURONS, minimum=1)
+    seed = None
+    if takes:
+        seed = r.integer("seed", minimum=0) if r.has("seed") else secrets.randbits(63)   # recorded in resolved
+        if seed >= 2**63:
+            r.fail(f"must be an integer in [0, 2^63), got {seed}", "seed")
+    r.finish(["models", "duration_ms", "dt_ms", "transient_ms", "record_every", "integrator", "initial",
+              "neurons", "seed"])
     n_steps = duration_ms / dt_ms
     if n_steps > MAX_STEPS:
         r.fail(f"duration_ms / dt_ms = {n_steps:.3g} steps is more than {MAX_STEPS:.0e}; shorten the run or "
@@ -747,12 +799,18 @@ def _run(r, circuit):
                "raise record_every", "record_every")
     for model in models:
         try:
-            check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
+            spec = check_run([circuit], model, duration_ms, dt_ms, record_every, integrator)
+            m = _models.get(model)
+            if m.options:               # the network: neurons (memory), its step against V_peak
+                m.check_options(circuit, spec, {k: v for k, v in (("neurons", neurons), ("seed", seed))
+                                                if k in m.options})
         except ValueError as exc:
             r.fail(str(exc))
     resolved = dict(models=models, duration_ms=duration_ms, dt_ms=dt_ms, transient_ms=transient_ms,
                     record_every=record_every, integrator=integrator, initial=initial)
-    return dict(resolved, resolved=resolved)
+    if takes:
+        resolved.update(neurons=neurons, seed=seed)
+    return dict(resolved, resolved=resolved, neurons=neurons, seed=seed)
 
 
 def _stimulation(r, circuit, run, base):

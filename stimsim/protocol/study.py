@@ -352,8 +352,8 @@ def _check_bifurcation(r, spec, protocol):
         model = _models.get(m)
         if model.supports(circuit) is not None:
             continue
-        if type(model).jacobian is _models.Model.jacobian:
-            r.fail(f"model {model.name!r} has no Jacobian; continuation needs one (use nmm2 or nmm1)", "kind")
+        if not model.has_equations:
+            r.fail(f"model {model.name!r} has no equations to continue; use nmm2 or nmm1", "kind")
     for end in spec.range:
         try:
             find_fixed_points(parsed[0].apply(circuit, end))

@@ -1,0 +1,19 @@
+"""Sweeps at scale: one task engine, local by default, on a Dask cluster when asked, resumable.
+
+A sweep runs one *task* (:mod:`~stimsim.sweep._tasks`: a lock-in simulation, a linear response,
+a resonance summary or a fixed-point count) at every point of a *design*
+(:class:`~stimsim.sweep._points.Design`: grid, list, random or Latin-hypercube sample) over
+circuit and drive parameters, under each model. Chunks of points run on an *executor*
+(:mod:`~stimsim.sweep._executors`: serial, local batched kernels, or Dask) and stream into a
+*store* (:mod:`~stimsim.sweep._store`) that survives interruption; ``resume`` computes only what
+is missing. Protocol files describe sweeps in a ``[sweep]`` table (``stimsim sweep PROTOCOL``).
+"""
+from ._executors import EXECUTORS, DaskExecutor, LocalExecutor, SerialExecutor, make_executor
+from ._points import DESIGNS, Design
+from ._run import SweepReport, default_chunk_size, run_sweep
+from ._store import SweepStore
+from ._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec, evaluate_chunk, task_key
+
+__all__ = ["EXECUTORS", "DaskExecutor", "LocalExecutor", "SerialExecutor", "make_executor", "DESIGNS", "Design",
+           "SweepReport", "default_chunk_size", "run_sweep", "SweepStore", "DRIVE_PARAMETERS", "KINDS", "TaskSpec",
+           "evaluate_chunk", "task_key"]

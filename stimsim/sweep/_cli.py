@@ -1,0 +1,60 @@
+"""``stimsim sweep PROTOCOL [--out DIR] [--resume] [--executor ...] [--scheduler ADDR | --workers N]``.
+
+Parses arguments, loads and validates the protocol (its ``[sweep]`` table) and the output folder,
+then runs the sweep (:func:`stimsim.sweep.run_sweep`). Bad input is one ``stimsim: error:`` line
+with exit code 2 before anything runs; an interrupted sweep keeps its finished chunks.
+"""
+from __future__ import annotations
+
+import sys
+
+
+def add_subcommands(sub):
+    """Add ``sweep`` to the ``stimsim`` argparse subparsers."""
+    p = sub.add_parser(
+        "sweep", help="run the [sweep] of a protocol: many points, chunks on disk as they finish, resumable",
+        description="Run the [sweep] table of a protocol file (protocols/README.md): every point of its design "
+                    "under each model, in chunks written to <out>/parts/ as they finish, then "
+                    "<out>/results.csv (every task once) and metadata.json. --resume finishes an interrupted "
+                    "sweep; --workers N runs it on a local Dask cluster, --scheduler ADDR on an existing one.")
+    p.add_argument("protocol", help="protocol .toml file with a [sweep] table")
+    p.add_argument("--out", help="sweep folder (default results/<protocol name>/sweep)")
+    p.add_argument("--resume", action="store_true", help="finish the sweep in --out (the same protocol and settings)")
+    p.add_argument("--executor", default="local", choices=["local", "serial", "dask"],
+                   help="local: batched kernels on every core (default); serial: one thread; dask: a cluster")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
+    p.add_argument("--chunk-size", type=int, help="points per chunk (default: sized by memory; results do not depend on it)")
+    p.add_argument("--parquet", action="store_true", help="also write results.parquet (needs pyarrow)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a protocol value before validation (as for stimsim run)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args):
+    from pathlib import Path
+
+    from ..errors import InputError
+    from ..protocol.schema import load_protocol
+    from ._run import run_sweep
+
+    protocol = load_protocol(args.protocol, sets=args.set)
+    if protocol.sweep is None:
+        raise InputError(f"{args.protocol} has no [sweep] table (see protocols/README.md); run it with stimsim run")
+    if args.scheduler is not None and args.workers is not None:
+        raise InputError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    task, design, chunk = protocol.sweep
+    out = Path(args.out) if args.out else Path("results") / protocol.name / "sweep"
+    report = run_sweep(task, design, out, executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                       resume=args.resume, chunk_size=args.chunk_size or chunk, parquet=args.parquet,
+                       progress=not args.quiet, protocol=protocol.resolved,
+                       command="stimsim " + " ".join(sys.argv[1:]), max_rows_in_memory=0)
+    meta = report.metadata
+    counts = ", ".join(f"{v} {k}" for k, v in meta["status_counts"].items())
+    print(f"{meta['points']} points x {len(task.models)} models: {counts}; computed {meta['computed_this_run']} "
+          f"this run in {meta['wall_time_s']:.1f} s")
+    print(f"wrote {report.out_dir}/results.csv (and metadata.json, parts/)")
+    return 0
