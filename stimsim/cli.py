@@ -24,16 +24,12 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import InputError, SimulationDiverged
+from .errors import InputError, SimulationDiverged, Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread when the process receives SIGTERM (handled like Ctrl-C)."""
 
 
 @contextlib.contextmanager

@@ -96,3 +96,7 @@ def check_positive_int(name, value):
     if v < 1:
         raise InputError(f"{name} must be a positive integer, got {_show(value)}")
     return v
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when the process receives SIGTERM (the CLI handles it like Ctrl-C)."""

@@ -259,3 +259,50 @@ def test_dask_executor_without_dask_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_dask)
     with pytest.raises(ValueError, match=r"pip install 'stimsim\[distributed\]'"):
         make_executor("dask", workers=2)
+
+
+def test_bifurcation_kind_counts_hopf_points_against_the_diagram(tmp_path):
+    from stimsim.continuation import bifurcation_diagram
+
+    p = load_dict({"name": "b", "circuit": {"preset": "interneurons"},
+                   "run": {"models": ["nmm2", "nmm1"], "duration_ms": 10.0, "dt_ms": 0.01},
+                   "stimulation": {"unit": "current"},
+                   "sweep": {"kind": "bifurcation", "bifurcation_parameter": "I", "bifurcation_range": [-20.0, 100.0],
+                             "parameters": {"tau_s/tau_m": [0.2, 0.3, 0.5, 1.0]}}})
+    t = run_sweep(*p.sweep[:2], tmp_path / "b", progress=False).table
+    assert (t.status == "ok").all()
+    # NMM2: two Hopf points for fast synapses, none past the turn of the Hopf curve (~0.8); NMM1 none
+    # (at 0.2 the upper Hopf point lies above I = 100: one in range; stimsim.reproduce part b)
+    assert t[t.model == "nmm2"].sort_values("tau_s/tau_m").n_hopf.tolist() == [1, 2, 2, 0]
+    assert (t[t.model == "nmm1"].n_hopf == 0).all()
+    c = stimsim.preset("interneurons").replace(tau_s=0.5 * 7.5)
+    h = bifurcation_diagram(c, "nmm2", "I", (-20, 100), cycles=False).hopf_points()[0]
+    row = t[(t.model == "nmm2") & (t["tau_s/tau_m"] == 0.5)].iloc[0]
+    assert row.first_hopf == pytest.approx(h.p[0], rel=1e-10) and row.first_hopf_l1 < 0
+
+
+def test_sigterm_keeps_the_finished_chunks_and_says_how_to_resume(tmp_path):
+    proto = tmp_path / "slow.toml"
+    proto.write_text(SLOW)
+    out = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "stimsim.cli", "sweep", str(proto), "--out", str(out),
+                             "--chunk-size", "32", "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "parts").glob("part-*.csv"))) < 1 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert "--resume" in err and "finished chunk(s) are kept" in err
+    assert list((out / "parts").glob("part-*.csv")) and not list((out / "parts").glob(".*.tmp"))
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    from stimsim.sweep import SweepStore
+
+    held = SweepStore(tmp_path / "s").open({"a": 1}, resume=False)
+    try:
+        with pytest.raises(ValueError, match="being written by another stimsim run"):
+            SweepStore(tmp_path / "s").open({"a": 1}, resume=True)
+    finally:
+        held.close()

@@ -48,10 +48,20 @@ def cmd_sweep(args):
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     task, design, chunk = protocol.sweep
     out = Path(args.out) if args.out else Path("results") / protocol.name / "sweep"
-    report = run_sweep(task, design, out, executor=args.executor, scheduler=args.scheduler, workers=args.workers,
-                       resume=args.resume, chunk_size=args.chunk_size or chunk, parquet=args.parquet,
-                       progress=not args.quiet, protocol=protocol.resolved,
-                       command="stimsim " + " ".join(sys.argv[1:]), max_rows_in_memory=0)
+    try:
+        report = run_sweep(task, design, out, executor=args.executor, scheduler=args.scheduler, workers=args.workers,
+                           resume=args.resume, chunk_size=args.chunk_size or chunk, parquet=args.parquet,
+                           progress=not args.quiet, protocol=protocol.resolved,
+                           command="stimsim " + " ".join(sys.argv[1:]), max_rows_in_memory=0)
+    except KeyboardInterrupt as exc:
+        from ..cli import EXIT_INTERRUPTED, EXIT_TERMINATED
+        from ..errors import Terminated
+
+        parts = len(list((out / "parts").glob("part-*.csv"))) if (out / "parts").is_dir() else 0
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        print(f"stimsim: {how}; the {parts} finished chunk(s) are kept in {out}/parts; finish with "
+              f"stimsim sweep {args.protocol} --out {out} --resume", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     meta = report.metadata
     counts = ", ".join(f"{v} {k}" for k, v in meta["status_counts"].items())
     print(f"{meta['points']} points x {len(task.models)} models: {counts}; computed {meta['computed_this_run']} "

@@ -3,7 +3,7 @@
 Schema (units in key names where they apply)::
 
     [sweep]
-    kind = "lockin"                 # lockin | linear | resonance | fixed_points (stimsim.sweep._tasks)
+    kind = "lockin"                 # lockin | linear | resonance | fixed_points | bifurcation (stimsim.sweep._tasks)
     design = "grid"                 # grid | list | random | lhs
     n = 1000                        # random / lhs: number of points
     seed = 0                        # random / lhs: the sample's seed; lockin: the noise seed
@@ -17,6 +17,8 @@ Schema (units in key names where they apply)::
     measure_ms = 500.0              # lockin: analysed window, ms (whole drive cycles are used)
     record_every = 4                # lockin: recording stride (default: >= 24 samples per period)
     freqs_hz = {start = 1, stop = 100, num = 100}   # resonance: the frequency grid, Hz
+    bifurcation_parameter = "I"     # bifurcation: the continuation parameter ...
+    bifurcation_range = [-20, 100]  # ... and its range
     chunk_size = 256                # optional: points per chunk (results do not depend on it)
     [sweep.parameters]              # grid: values; list: values (zipped); random / lhs: [low, high]
     J = {start = 0, stop = 12, num = 25}
@@ -38,7 +40,8 @@ from ._points import DESIGNS, Design
 from ._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec
 
 KEYS = ("kind", "design", "n", "seed", "log", "frequency_hz", "amplitude", "noise_std", "output_population",
-        "output", "settle_ms", "measure_ms", "record_every", "freqs_hz", "chunk_size", "parameters")
+        "output", "settle_ms", "measure_ms", "record_every", "freqs_hz", "chunk_size", "parameters",
+        "bifurcation_parameter", "bifurcation_range")
 #: samples per period of the drive when record_every is not given
 SAMPLES_PER_PERIOD = 24
 
@@ -75,7 +78,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
         name = str(name)
         key = _key_text(name)
         if name in DRIVE_PARAMETERS:
-            if kind in ("resonance", "fixed_points"):
+            if kind in ("resonance", "fixed_points", "bifurcation"):
                 pr.fail(f"the {kind!r} kind has no drive {name}", key)
             par = None
         else:
@@ -167,6 +170,30 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
             r.fail("needs at least 2 frequencies", "freqs_hz")
     elif r.has("freqs_hz"):
         r.fail("applies only to kind = 'resonance'", "freqs_hz")
+    bif_par, bif_range = "", ()
+    if kind == "bifurcation":
+        for k in ("bifurcation_parameter", "bifurcation_range"):
+            if not r.has(k):
+                r.fail("is required for kind = 'bifurcation'", k)
+        bif_par = r.string("bifurcation_parameter")
+        raw = r.get("bifurcation_range")
+        if not isinstance(raw, list) or len(raw) != 2:
+            r.fail(f"must be [start, stop], got {_show(raw)}", "bifurcation_range")
+        bif_range = tuple(r.as_number(v, f"bifurcation_range[{i}]") for i, v in enumerate(raw))
+        try:
+            bp = parse_parameter(bif_par, circuit, protocol.coupling if protocol.drive_unit == "field" else None)
+            for v in bif_range:
+                bp.check_value(v, "each end of the range")
+        except InputError as exc:
+            r.fail(str(exc), "bifurcation_parameter")
+        if bif_range[0] == bif_range[1]:
+            r.fail("must have two different ends", "bifurcation_range")
+        if bp.label in names:
+            r.fail(f"{bp.label!r} is also a design parameter", "bifurcation_parameter")
+    else:
+        for k in ("bifurcation_parameter", "bifurcation_range"):
+            if r.has(k):
+                r.fail("applies only to kind = 'bifurcation'", k)
     chunk = r.integer("chunk_size", None, minimum=1) if r.has("chunk_size") else None
     try:
         drive = Drive(unit=protocol.drive_unit, coupling=protocol.coupling,
@@ -178,7 +205,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
                     drive=drive, frequency_hz=f_fixed if f_fixed is not None else math.nan, amplitude=amplitude,
                     output_population=out_pop, output=output, dt_ms=dt, settle_ms=settle, measure_ms=measure,
                     record_every=record_every, integrator=protocol.integrator, noise_std=noise, seed=seed,
-                    freqs_hz=tuple(freqs_hz))
+                    freqs_hz=tuple(freqs_hz), bifurcation_parameter=bif_par, bifurcation_range=bif_range)
     _check_models(task, source)
     return task, design, chunk
 

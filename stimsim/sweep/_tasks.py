@@ -19,7 +19,11 @@ Kinds (one row per task; ``status`` 'ok', 'diverged' or 'failed' with a ``reason
 ``resonance``
     the linear gain over ``freqs_hz``, and its peak (:func:`stimsim.analysis.resonance_summary_curve`);
 ``fixed_points``
-    the number of fixed points, the lowest rate and its stability.
+    the number of fixed points, the lowest rate and its stability;
+``bifurcation``
+    a one-parameter bifurcation diagram in ``bifurcation_parameter`` over ``bifurcation_range``
+    (:func:`stimsim.continuation.bifurcation_diagram`, no cycles): the numbers of Hopf and fold
+    points, and the first Hopf point's parameter value, frequency and first Lyapunov coefficient.
 
 The chunk function :func:`evaluate_chunk` is what executors run: it is a plain function of
 picklable arguments and returns a tidy DataFrame.
@@ -36,7 +40,7 @@ import pandas as pd
 from ..circuit import canonical
 from ..units import MS_PER_S
 
-KINDS = ("lockin", "linear", "resonance", "fixed_points")
+KINDS = ("lockin", "linear", "resonance", "fixed_points", "bifurcation")
 #: parameters of the drive (not of the circuit) a sweep may vary
 DRIVE_PARAMETERS = ("frequency_hz", "amplitude")
 #: bump when what a task computes changes: old stores then no longer match
@@ -75,6 +79,10 @@ class TaskSpec:
     seed : int
     freqs_hz : tuple
         Frequencies of the 'resonance' kind, Hz.
+    bifurcation_parameter : str
+        Continuation parameter of the 'bifurcation' kind.
+    bifurcation_range : tuple
+        Its range, the parameter's units.
     """
 
     kind: str
@@ -95,13 +103,16 @@ class TaskSpec:
     noise_std: float = 0.0
     seed: int = 0
     freqs_hz: tuple = field(default_factory=tuple)
+    bifurcation_parameter: str = ""
+    bifurcation_range: tuple = ()
 
     def analysis_key(self):
         """Canonical text of the settings that determine a task's result (besides circuit and drive)."""
         parts = [self.kind, self.output_population, self.output, self.integrator, str(self.record_every),
                  canonical(self.dt_ms), canonical(self.settle_ms), canonical(self.measure_ms),
                  canonical(self.noise_std), str(int(self.seed)), ",".join(canonical(f) for f in self.freqs_hz),
-                 self.drive.unit, repr(self.drive.populations)]
+                 self.drive.unit, repr(self.drive.populations), self.bifurcation_parameter,
+                 ",".join(canonical(v) for v in self.bifurcation_range)]
         return "|".join(parts)
 
     def point(self, values, cache=None):
@@ -165,6 +176,11 @@ def result_columns(kind, output):
                 "low_freq_gain": f"gain at the lowest frequency, {unit} per drive unit",
                 "resonance": "the peak lies inside the frequency grid",
                 "stable": "the fixed point is stable", "fixed_point_rate_hz": "output population's rate, Hz"}
+    if kind == "bifurcation":
+        return {"n_hopf": "Hopf points in the range", "n_fold": "folds in the range",
+                "first_hopf": "parameter value of the first Hopf point (NaN: none)",
+                "first_hopf_frequency_hz": "its frequency, Hz",
+                "first_hopf_l1": "its first Lyapunov coefficient (< 0: supercritical)"}
     return {"n_fixed_points": "number of fixed points", "fixed_point_rate_hz": "lowest fixed point's rate, Hz",
             "stable": "the lowest fixed point is stable"}
 
@@ -240,7 +256,7 @@ def _prepare(spec, model, point_ids, values, roots_cache):
             row.update(_circuit=c, _f=f, _a=a, _gains=gains)
             if spec.kind == "lockin":
                 check_run([c], m, spec.settle_ms + spec.measure_ms, spec.dt_ms, spec.record_every, spec.integrator)
-            if spec.kind != "fixed_points":
+            if spec.kind not in ("fixed_points", "bifurcation"):
                 if ck not in roots_cache:
                     try:
                         roots_cache[ck] = (find_fixed_points(c), {})
@@ -344,4 +360,16 @@ def _fixed_points_kind(spec, model, r):
              stable=bool(linearize(c, model, roots[0]).stable))
 
 
-_KIND_FUNCS = {"linear": _linear_kind, "resonance": _resonance_kind, "fixed_points": _fixed_points_kind}
+def _bifurcation_kind(spec, model, r):
+    from ..continuation import bifurcation_diagram
+
+    d = bifurcation_diagram(r["_circuit"], model, spec.bifurcation_parameter, spec.bifurcation_range, cycles=False)
+    hopf, folds = d.hopf_points(), d.fold_points()
+    first = hopf[0] if hopf else None
+    r.update(n_hopf=len(hopf), n_fold=len(folds), first_hopf=float(first.p[0]) if first else math.nan,
+             first_hopf_frequency_hz=float(first.omega / (2 * math.pi) * MS_PER_S) if first else math.nan,
+             first_hopf_l1=float(first.coefficient) if first else math.nan)
+
+
+_KIND_FUNCS = {"linear": _linear_kind, "resonance": _resonance_kind, "fixed_points": _fixed_points_kind,
+               "bifurcation": _bifurcation_kind}
