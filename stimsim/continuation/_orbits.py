@@ -132,7 +132,7 @@ class KernelFlow:
         return ends[0], M, Pd, traj[:, :, :, 0]
 
 
-def continue_cycles(field, hopf, p_range, others=(), ds=0.02, ds_max=0.2, max_points=200,
+def continue_cycles(field, hopf, p_range, others=(), ds=0.02, ds_max=0.1, max_points=200,
                     max_period_factor=20.0, progress=None):
     """Follow the limit cycles born at a Hopf point.
 
