@@ -166,17 +166,23 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_a_point(tmp_path):
 
 
 def test_failing_points_are_recorded_and_the_rest_finishes(tmp_path):
-    # tau_s = 0.2 ms needs dt <= 0.02 ms (failed before running); J = 60 at eta_bar = 5 blows up
-    # under a huge drive (diverged); the others are fine
-    p = protocol(lockin_sweep(amplitude=3000.0, frequency_hz=20.0,
-                              parameters={"tau_s": [0.2, 10.0], "J": [5.0, 60.0]}), )
+    # tau_s = 0.2 ms needs dt <= 0.02 ms: failed before running, with the reason; the rest runs
+    p = protocol(lockin_sweep(frequency_hz=20.0, parameters={"tau_s": [0.2, 10.0], "J": [5.0, 8.0]}))
     task, design, _ = p.sweep
     t = run_sweep(task, design, tmp_path / "f", progress=False).table
     failed = t[t.status == "failed"]
     assert set(failed.tau_s) == {0.2} and failed.reason.str.contains("dt_ms").all()
-    assert (t[t.tau_s == 10.0].status != "failed").all()
-    assert len(t) == 8 and t.task_key.is_unique
-    assert failed.response.isna().all()
+    assert (t[t.tau_s == 10.0].status == "ok").all()
+    assert len(t) == 8 and t.task_key.is_unique and failed.response.isna().all()
+    # a drive of 1e3 QIF units makes NMM2 blow up at dt = 0.05 ms: flagged diverged, not a number
+    data = json.loads(json.dumps(BASE))
+    data["stimulation"]["unit"] = "current"
+    data["sweep"] = lockin_sweep(frequency_hz=20.0, parameters={"amplitude": [0.1, 1e3]})
+    t = run_sweep(*load_dict(data).sweep[:2], tmp_path / "d", progress=False).table
+    bad = t[t.status == "diverged"]
+    assert list(bad.model) == ["nmm2"] and list(bad.amplitude) == [1e3]
+    assert bad.response.isna().all() and bad.reason.str.contains("non-finite").all()
+    assert (t[t.status != "diverged"].status == "ok").all()
 
 
 # --- the store refuses what would mix sweeps -----------------------------------------------------
