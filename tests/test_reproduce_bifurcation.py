@@ -98,6 +98,11 @@ def test_stimsim_bifurcation_command(tmp_path, capsys):
     np.testing.assert_allclose(a, b, rtol=1e-9)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["protocol"]["study"]["kind"] == "bifurcation"
+    # a range in scientific notation with a negative start (argparse would read -1e1 as an option)
+    sci = tmp_path / "sci"
+    assert main(["bifurcation", "pyramidal", "--parameter", "eta_bar", "--range=-1.2e1,2", "--set", "J=15",
+                 "--no-cycles", "--out", str(sci), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(sci / "special_points.csv"), sp)
     # the metadata repeats the run
     again = tmp_path / "again"
     assert main(["run", str(out / "metadata.json"), "--out", str(again), "--quiet"]) == 0
@@ -108,6 +113,8 @@ def test_stimsim_bifurcation_command(tmp_path, capsys):
     (["--parameter", "nope", "--range", "0", "1"], "unknown continuation parameter"),
     (["--parameter", "tau_s", "--range", "-1", "5"], "must be > 0"),
     (["--parameter", "I", "--range", "2", "2"], "two different ends"),
+    (["--parameter", "I", "--range", "5"], "needs two numbers"),
+    (["--parameter", "I", "--range=1,x"], "needs two numbers"),
     (["--parameter", "I", "--range", "0", "1", "--second-parameter", "J"], "go together"),
     (["--parameter", "I", "--range", "0", "1", "--second-parameter", "J", "--second-range", "20", "30"],
      "must contain the circuit's J"),

@@ -42,12 +42,12 @@ def add_subcommands(sub):
     p.add_argument("preset", choices=list(PRESETS))
     p.add_argument("--parameter", default="I",
                    help="I, eta_bar, delta, tau_s, tau_m, J, J[post,pre], tau_s/tau_m, field (V/m); NAME[POP] for one population")
-    p.add_argument("--range", nargs=2, type=float, required=True, metavar=("START", "STOP"),
-                   help="parameter range, in the parameter's units")
+    p.add_argument("--range", nargs="+", required=True, metavar="START STOP",
+                   help="parameter range, in the parameter's units (also --range=START,STOP, e.g. --range=-1e3,100)")
     p.add_argument("--models", nargs="+", default=["nmm2", "nmm1"])
     p.add_argument("--no-cycles", action="store_true", help="do not follow the limit cycles")
     p.add_argument("--second-parameter", help="second parameter: fold and Hopf curves in the two")
-    p.add_argument("--second-range", nargs=2, type=float, metavar=("START", "STOP"))
+    p.add_argument("--second-range", nargs="+", metavar="START STOP", help="as --range")
     p.add_argument("--population", help="population drawn in the figures (default: the first)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a preset parameter (KEY.POP=VALUE for one population)")
@@ -99,18 +99,33 @@ def cmd_run(args):
     return 0
 
 
+def parse_range(tokens, option):
+    """['-20', '100'] or ['-1e3,100'] -> [-20.0, 100.0]; InputError naming the option otherwise."""
+    from ..errors import InputError
+
+    parts = [t for token in tokens for t in token.split(",") if t != ""]
+    try:
+        values = [float(t) for t in parts]
+    except ValueError:
+        values = None
+    if values is None or len(values) != 2:
+        raise InputError(f"{option} needs two numbers START STOP (or {option}=START,STOP), got {' '.join(tokens)!r}")
+    return values
+
+
 def bifurcation_protocol(args):
     """The protocol dict that ``stimsim bifurcation`` runs (a [study] of kind 'bifurcation')."""
     from ..cli import parse_set
 
-    study = {"kind": "bifurcation", "parameter": args.parameter, "range": list(args.range),
+    study = {"kind": "bifurcation", "parameter": args.parameter, "range": parse_range(args.range, "--range"),
              "cycles": not args.no_cycles}
     if (args.second_parameter is None) != (args.second_range is None):
         from ..errors import InputError
 
         raise InputError("--second-parameter and --second-range go together")
     if args.second_parameter is not None:
-        study.update(second_parameter=args.second_parameter, second_range=list(args.second_range))
+        study.update(second_parameter=args.second_parameter,
+                     second_range=parse_range(args.second_range, "--second-range"))
     if args.population:
         study["output_population"] = args.population
     circuit = {"preset": args.preset}
