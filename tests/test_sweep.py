@@ -312,3 +312,28 @@ def test_a_second_run_on_the_same_folder_is_refused_while_the_first_holds_it(tmp
             SweepStore(tmp_path / "s").open({"a": 1}, resume=True)
     finally:
         held.close()
+
+
+def test_entrainment_kind_equals_the_entrainment_analysis_per_point(tmp_path):
+    data = {"name": "e", "circuit": {"preset": "interneurons"},
+            "run": {"models": ["nmm2", "nmm1"], "duration_ms": 10.0, "dt_ms": 0.01},
+            "stimulation": {"unit": "current"},
+            "sweep": {"kind": "entrainment", "settle_ms": 300.0, "measure_ms": 600.0, "seed": 3,
+                      "parameters": {"frequency_hz": [110.0, 129.0], "amplitude": [0.0, 2.0]}}}
+    p = load_dict(data)
+    t = run_sweep(*p.sweep[:2], tmp_path / "e", progress=False, chunk_size=3).table
+    assert (t.status == "ok").all()
+    nmm2 = t[t.model == "nmm2"].set_index(["frequency_hz", "amplitude"])
+    # the ING rhythm (129 Hz, models.md M7.1) locks 1:1 to a 2-unit drive at 129 Hz; undriven it does not
+    assert nmm2.loc[(129.0, 2.0), "locked_1to1"] and not nmm2.loc[(129.0, 0.0), "locked_1to1"]
+    assert nmm2.self_oscillating.all() and not t[t.model == "nmm1"].self_oscillating.any()
+    from stimsim.analysis import EntrainmentGrid, LockingCriterion
+
+    ref = stimsim.entrainment(stimsim.preset("interneurons"), "nmm2", freqs_hz=[110.0], amplitudes=[2.0],
+                              grid=EntrainmentGrid(dt_ms=0.01, settle_ms=300.0, measure_ms=600.0,
+                                                   record_every=p.sweep[0].record_every),
+                              criterion=LockingCriterion(seed=3)).iloc[0]
+    row = nmm2.loc[(110.0, 2.0)]
+    for col in ("plv", "plv_1to1", "mean_freq_hz", "natural_freq_hz"):
+        assert row[col] == ref[col], col
+    assert row["locked_1to1"] == ref["locked_1to1"] and row["ratio"] == ref["ratio"]

@@ -3,7 +3,7 @@
 Schema (units in key names where they apply)::
 
     [sweep]
-    kind = "lockin"                 # lockin | linear | resonance | fixed_points | bifurcation (stimsim.sweep._tasks)
+    kind = "lockin"                 # lockin | linear | resonance | fixed_points | bifurcation | entrainment
     design = "grid"                 # grid | list | random | lhs
     n = 1000                        # random / lhs: number of points
     seed = 0                        # random / lhs: the sample's seed; lockin: the noise seed
@@ -126,11 +126,11 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
         r.fail(str(exc), "parameters")
 
     f_fixed = r.number("frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
-    if kind in ("lockin", "linear") and "frequency_hz" not in names and f_fixed is None:
+    if kind in ("lockin", "linear", "entrainment") and "frequency_hz" not in names and f_fixed is None:
         r.fail(f"is required for kind = {kind!r} unless frequency_hz is a design parameter", "frequency_hz")
     amplitude = r.number("amplitude", 1.0, minimum=0.0, unit="drive units")
     noise = r.number("noise_std", 0.0, minimum=0.0, unit="drive units")
-    if noise and kind != "lockin":
+    if noise and kind != "lockin":               # entrainment runs are deterministic; the lock-in takes noise
         r.fail("applies only to kind = 'lockin'", "noise_std")
     out_pop = r.string("output_population", circuit.names[0])
     if out_pop not in circuit.names:
@@ -142,16 +142,27 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
     freqs = values.get("frequency_hz", [f_fixed] if f_fixed else [])
     f_max = max(freqs) if freqs else None
     dt = protocol.dt_ms
-    if kind == "lockin":
+    if kind in ("lockin", "entrainment"):
         nyquist = 1000.0 / (2 * dt)
         if f_max >= nyquist:
             r.fail(f"{f_max:g} Hz is not below the Nyquist frequency {nyquist:g} Hz of run.dt_ms = {dt:g}", "frequency_hz")
         f_min = min(freqs)
         if measure * f_min / 1000.0 < 1.0:
             r.fail(f"{measure:g} ms holds less than one cycle of {f_min:g} Hz; lengthen measure_ms", "measure_ms")
-        default_stride = max(1, int(1000.0 / (f_max * SAMPLES_PER_PERIOD) // dt))
+        if kind == "entrainment":
+            from ..analysis import LockingCriterion
+
+            need = 4 * LockingCriterion().segment_cycles
+            if measure * f_min / 1000.0 < need:
+                r.fail(f"{measure:g} ms holds {measure * f_min / 1000.0:.3g} cycles of {f_min:g} Hz, fewer than the "
+                       f"{need:g} the phase-locking test needs; lengthen measure_ms", "measure_ms")
+            if settle <= 0:
+                r.fail("must be > 0 ms for kind = 'entrainment' (the undriven warm-up)", "settle_ms")
+        # lock-in: >= 24 samples per drive period; entrainment: the same for the fastest p:q output (x4)
+        f_rec = f_max * (4 if kind == "entrainment" else 1)
+        default_stride = max(1, int(1000.0 / (f_rec * SAMPLES_PER_PERIOD) // dt))
         record_every = r.integer("record_every", default_stride, minimum=1)
-        if dt * record_every * f_max > 250.0:
+        if dt * record_every * f_rec > 250.0:
             r.fail(f"records every {dt * record_every:g} ms, fewer than 4 samples per period of {f_max:g} Hz", "record_every")
         for which, v in (("settle_ms", settle), ("measure_ms", measure)):
             if abs(round(v / dt) * dt - v) > 1e-9 * max(1.0, v):

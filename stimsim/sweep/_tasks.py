@@ -20,6 +20,11 @@ Kinds (one row per task; ``status`` 'ok', 'diverged' or 'failed' with a ``reason
     the linear gain over ``freqs_hz``, and its peak (:func:`stimsim.analysis.resonance_summary_curve`);
 ``fixed_points``
     the number of fixed points, the lowest rate and its stability;
+``entrainment``
+    phase locking of the output to the drive (:func:`stimsim.entrainment` on this one point: an
+    undriven warm-up of ``settle_ms`` from synapses at rest, the undriven reference and the driven
+    run over ``measure_ms``; the surrogate test seeded by the task's content): ``plv``,
+    ``plv_1to1``, ``ratio``, ``locked``, ``locked_1to1``, ``mean_freq_hz``, ``natural_freq_hz``;
 ``bifurcation``
     a one-parameter bifurcation diagram in ``bifurcation_parameter`` over ``bifurcation_range``
     (:func:`stimsim.continuation.bifurcation_diagram`, no cycles): the numbers of Hopf and fold
@@ -40,7 +45,7 @@ import pandas as pd
 from ..circuit import canonical
 from ..units import MS_PER_S
 
-KINDS = ("lockin", "linear", "resonance", "fixed_points", "bifurcation")
+KINDS = ("lockin", "linear", "resonance", "fixed_points", "bifurcation", "entrainment")
 #: parameters of the drive (not of the circuit) a sweep may vary
 DRIVE_PARAMETERS = ("frequency_hz", "amplitude")
 #: bump when what a task computes changes: old stores then no longer match
@@ -176,6 +181,12 @@ def result_columns(kind, output):
                 "low_freq_gain": f"gain at the lowest frequency, {unit} per drive unit",
                 "resonance": "the peak lies inside the frequency grid",
                 "stable": "the fixed point is stable", "fixed_point_rate_hz": "output population's rate, Hz"}
+    if kind == "entrainment":
+        return {"plv": "phase-locking value at the detected p:q ratio", "plv_1to1": "1:1 phase-locking value",
+                "ratio": "output : drive frequency ratio p:q", "locked": "locked at p:q (PLV above threshold and surrogate)",
+                "locked_1to1": "locked 1:1", "mean_freq_hz": "mean frequency of the driven output, Hz",
+                "natural_freq_hz": "frequency of the undriven output, Hz (NaN: it does not oscillate)",
+                "self_oscillating": "the undriven output oscillates"}
     if kind == "bifurcation":
         return {"n_hopf": "Hopf points in the range", "n_fold": "folds in the range",
                 "first_hopf": "parameter value of the first Hopf point (NaN: none)",
@@ -254,9 +265,9 @@ def _prepare(spec, model, point_ids, values, roots_cache):
             ck, gains = facts[id(c)]
             row["task_key"] = task_key(spec, m.name, c, f, a, gains, ck)
             row.update(_circuit=c, _f=f, _a=a, _gains=gains)
-            if spec.kind == "lockin":
+            if spec.kind in ("lockin", "entrainment"):
                 check_run([c], m, spec.settle_ms + spec.measure_ms, spec.dt_ms, spec.record_every, spec.integrator)
-            if spec.kind not in ("fixed_points", "bifurcation"):
+            if spec.kind not in ("fixed_points", "bifurcation", "entrainment"):
                 if ck not in roots_cache:
                     try:
                         roots_cache[ck] = (find_fixed_points(c), {})
@@ -371,5 +382,29 @@ def _bifurcation_kind(spec, model, r):
              first_hopf_l1=float(first.coefficient) if first else math.nan)
 
 
+def _entrainment_kind(spec, model, r):
+    import warnings
+
+    from ..analysis import Drive, EntrainmentGrid, LockingCriterion, Readout, entrainment
+    from ..analysis._settings import DivergenceWarning
+
+    c = r["_circuit"]
+    grid = EntrainmentGrid(dt_ms=spec.dt_ms, settle_ms=spec.settle_ms, measure_ms=spec.measure_ms,
+                           record_every=spec.record_every, integrator=spec.integrator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)          # reported as the row's status
+        t = entrainment(c, model, freqs_hz=[r["_f"]], amplitudes=[r["_a"]], drive=spec.drive,
+                        readout=Readout(population=spec.output_population or None, output=spec.output),
+                        grid=grid, criterion=LockingCriterion(seed=spec.seed))
+    row = t.iloc[0]
+    if bool(row["diverged"]):
+        r.update(status="diverged", reason="the trajectory became non-finite; reduce dt_ms or the amplitude")
+        return
+    r.update(plv=float(row["plv"]), plv_1to1=float(row["plv_1to1"]), ratio=str(row["ratio"]),
+             locked=bool(row["locked"]), locked_1to1=bool(row["locked_1to1"]),
+             mean_freq_hz=float(row["mean_freq_hz"]), natural_freq_hz=float(row["natural_freq_hz"]),
+             self_oscillating=bool(row["self_oscillating"]))
+
+
 _KIND_FUNCS = {"linear": _linear_kind, "resonance": _resonance_kind, "fixed_points": _fixed_points_kind,
-               "bifurcation": _bifurcation_kind}
+               "bifurcation": _bifurcation_kind, "entrainment": _entrainment_kind}
