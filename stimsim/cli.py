@@ -1,4 +1,4 @@
-"""Command line: ``stimsim presets | simulate | fixed-points | compile | run | bifurcation | sweep | reproduce``.
+"""Command line: ``stimsim presets | simulate | fixed-points | compile | run | bifurcation | sweep | brain | reproduce``.
 
 The CLI parses arguments, calls the Python API and writes files; it knows no equations.
 
@@ -247,6 +247,9 @@ def build_parser():
     from .sweep import _cli as sweep_cli             # stimsim sweep (protocols/README.md, docs/sweeps.md)
 
     sweep_cli.add_subcommands(sub)
+    from .brain import _cli as brain_cli             # stimsim brain (docs/brain.md)
+
+    brain_cli.add_subcommands(sub)
     return parser
 
 

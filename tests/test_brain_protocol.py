@@ -1,0 +1,92 @@
+"""Whole-brain protocol files ([network], [montage]) and `stimsim brain`, with the shipped protocols.
+
+Each claim in the comments of protocols/brain/*.toml is checked here against the protocol's own
+inputs (montage, waveforms, network) and, for the responses, against the run without the montage.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stimsim.brain._protocol import load_brain_protocol
+from stimsim.cli import main
+
+BRAIN = Path(__file__).resolve().parents[1] / "protocols" / "brain"
+SHORT = []                       # the shipped settings (each run takes a few seconds)
+
+
+def run(tmp_path, name, sets=()):
+    out = tmp_path / name
+    assert main(["brain", str(BRAIN / f"{name}.toml"), "--out", str(out), "--quiet", *[a for s in [*SHORT, *sets]
+                                                                                     for a in ("--set", s)]]) == 0
+    return out, pd.read_csv(out / "regional.csv")
+
+
+def split(reg, model):
+    s = reg[(reg.model == model) & (reg.condition == "stimulated")].reset_index(drop=True)
+    b = reg[(reg.model == model) & (reg.condition == "baseline")].reset_index(drop=True)
+    return s, b
+
+
+def test_tacs_alpha_occipital(tmp_path):
+    bp = load_brain_protocol(BRAIN / "tacs-alpha-occipital.toml")
+    assert dict(zip(bp.montage.electrodes, bp.montage.currents_ma)) == {"O1": 0.5, "O2": 0.5, "Cz": -1.0}
+    w = bp.carrier.waveforms[0]
+    assert (w.frequency_hz, bp.carrier.drive_frequency_hz) == (10.0, 10.0)
+    t, ma = bp.carrier.drive_grid()
+    assert np.max(ma) == pytest.approx(1.0, rel=1e-6) and np.ptp(ma) == pytest.approx(2.0, rel=1e-6)
+    assert bp.network.n_regions == 30 and bp.network.speed_mm_per_ms == 5.0
+    assert bp.carrier.circuit.name == "pyramidal-physiological" and bp.carrier.models == ("nmm2", "nmm1")
+    out, reg = run(tmp_path, "tacs-alpha-occipital")
+    assert {p.name for p in out.iterdir()} == {"regional.csv", "eeg_spectra.csv", "response_map.png",
+                                                "eeg_spectra.png", "metadata.json"}
+    for model in ("nmm2", "nmm1"):
+        s, b = split(reg, model)
+        # the field at peak is the montage's field per mA x 1 mA
+        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field.normal_v_per_m_per_ma * 1.0, rtol=1e-12)
+        k = int(np.argmax(np.abs(s.field_v_per_m_at_peak)))
+        # the most strongly stimulated region answers at 10 Hz far above its unstimulated run
+        assert s.response_hz[k] > 20 * b.response_hz[k] and s.band_power_hz2[k] > 20 * b.band_power_hz2[k]
+    eeg = pd.read_csv(out / "eeg_spectra.csv")
+    at10 = eeg[(eeg.freq_hz == 10.0) & (eeg.model == "nmm2")].pivot(index="electrode", columns="condition", values="psd_au")
+    assert (at10.stimulated > at10.baseline).all()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["protocol"]["name"] == "brain-tacs-alpha-occipital" and meta["regions"] == 30
+
+
+def test_tdcs_f3_f4(tmp_path):
+    bp = load_brain_protocol(BRAIN / "tdcs-f3-f4.toml")
+    assert dict(zip(bp.montage.electrodes, bp.montage.currents_ma)) == {"F3": 1.0, "F4": -1.0}
+    w = bp.carrier.waveforms[0]
+    assert (w.amplitude, w.ramp_up_ms) == (2.0, 500.0)
+    out, reg = run(tmp_path, "tdcs-f3-f4")
+    for model in ("nmm2", "nmm1"):
+        s, b = split(reg, model)
+        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field.normal_v_per_m_per_ma * 2.0, rtol=1e-12)
+        # a DC drive shifts the mean rates: up where the normal field points into the cortex (models.md M6)
+        top = np.argsort(-np.abs(s.field_v_per_m_at_peak.to_numpy()))[:6]
+        dr = (s.mean_rate_hz - b.mean_rate_hz).to_numpy()[top]
+        assert np.all(np.sign(dr) == np.sign(s.field_v_per_m_at_peak.to_numpy()[top]))
+
+
+@pytest.mark.parametrize("sets, match", [
+    (["montage.electrodes={O1 = 1.0, Cz = -0.5}"], "sum"),
+    (["montage.electrodes={Q9 = 1.0, Cz = -1.0}"], "Q9"),
+    (["network.connectome='nope.zip'"], "network.connectome"),
+    (["network.colour=1"], r"network\.colour: unknown key"),
+    (["network.speed_mm_per_ms=0.0"], "speed"),
+    (["analysis.band_hz=[12.0, 8.0]"], "analysis.band_hz"),
+    (["montage.waveforms.0.frequency_hz=-5.0"], r"montage\.waveforms"),
+    (["run.dt_ms=5.0"], "dt_ms"),
+])
+def test_bad_brain_protocols_are_one_line_exit_2(tmp_path, capsys, sets, match):
+    out = tmp_path / "x"
+    args = ["brain", str(BRAIN / "tacs-alpha-occipital.toml"), "--out", str(out)]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and pytest.importorskip("re").search(match, err[0]), err
+    assert not out.exists()
