@@ -17,8 +17,8 @@ BRAIN = Path(__file__).resolve().parents[1] / "protocols" / "brain"
 SHORT = []                       # the shipped settings (each run takes a few seconds)
 
 
-def run(tmp_path, name, sets=()):
-    out = tmp_path / name
+def run(tmp_path, name, sets=(), folder=None):
+    out = tmp_path / (folder or name)
     assert main(["brain", str(BRAIN / f"{name}.toml"), "--out", str(out), "--quiet", *[a for s in [*SHORT, *sets]
                                                                                      for a in ("--set", s)]]) == 0
     return out, pd.read_csv(out / "regional.csv")
@@ -80,6 +80,8 @@ def test_tdcs_f3_f4(tmp_path):
     (["analysis.band_hz=[12.0, 8.0]"], "analysis.band_hz"),
     (["montage.waveforms.0.frequency_hz=-5.0"], r"montage\.waveforms"),
     (["run.dt_ms=5.0"], "dt_ms"),
+    (["run.duration_ms=1400.0"], r"analysis\.band_hz: .* fewer than 2 frequency bins"),
+    (["network.G=[0.1, 0.1]"], "repeated"),
 ])
 def test_bad_brain_protocols_are_one_line_exit_2(tmp_path, capsys, sets, match):
     out = tmp_path / "x"
@@ -90,3 +92,15 @@ def test_bad_brain_protocols_are_one_line_exit_2(tmp_path, capsys, sets, match):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and pytest.importorskip("re").search(match, err[0]), err
     assert not out.exists()
+
+
+def test_a_list_of_G_runs_as_lanes_and_equals_single_runs(tmp_path):
+    sets = ["run.duration_ms=1300.0", "run.transient_ms=300.0", "run.models=['nmm2']", "network.regions=8"]
+    out, reg = run(tmp_path, "tacs-alpha-occipital", [*sets, "network.G=[0.0, 0.3]"])
+    assert sorted(reg.G.unique()) == [0.0, 0.3]
+    for g in (0.0, 0.3):
+        _, single = run(tmp_path, "tacs-alpha-occipital", [*sets, f"network.G={g}"], folder=f"single-{g}")
+        cols = ["condition", "region", "mean_rate_hz", "response_hz", "phase_rad", "band_power_hz2"]
+        a = reg[reg.G == g][cols].reset_index(drop=True)
+        b = single[cols].reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, rtol=1e-10, atol=1e-12)

@@ -10,7 +10,7 @@ Schema (units in key names where they apply)::
     seed = 1                            # generated only
     normalise = "max"                   # max | row_sum | none
     local = "pyramidal"                 # preset of the local circuit, or {preset = "...", overrides = {...}}
-    G = 0.5                             # global coupling (the units of J)
+    G = 0.5                             # global coupling (the units of J); a list runs every value as lanes
     speed_mm_per_ms = 5.0               # conduction speed (mm/ms = m/s)
     sender = "P"                        # population whose synaptic activation is sent (default: the first)
     receivers = ["P"]                   # populations receiving long-range input (default: the sender)
@@ -67,6 +67,7 @@ class BrainProtocol:
     carrier: object                  # a stimsim Protocol holding the local circuit, run and waveforms (mA)
     band_hz: tuple
     eeg_electrodes: tuple
+    G_values: tuple
     coupling: object
     resolved: dict = field(repr=False)
 
@@ -177,7 +178,13 @@ def load_brain_protocol(path, sets=None):
         msg = str(exc).replace("stimulation.waveforms", "montage.waveforms").replace(": circuit", ": network.local")
         raise InputError(msg) from None
     conn = _connectome(source, net)
-    G = net.get("G", 0.0)
+    G_values = net.get("G", 0.0)
+    G_values = G_values if isinstance(G_values, list) else [G_values]
+    if not G_values or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in G_values):
+        _fail(source, "network.G", f"must be a number or a non-empty list of numbers, got {net.get('G')!r}")
+    if len(set(G_values)) != len(G_values):
+        _fail(source, "network.G", f"has repeated values: {G_values}")
+    G = float(G_values[0])
     speed = net.get("speed_mm_per_ms", 5.0)
     try:
         network = BrainNetwork.from_connectome(conn, carrier.circuit, G=G, speed_mm_per_ms=speed,
@@ -213,13 +220,21 @@ def load_brain_protocol(path, sets=None):
         band = (max(0.5, f - 2.0), f + 2.0) if f else (8.0, 12.0)
     elif not (isinstance(band, list) and len(band) == 2 and 0 <= float(band[0]) < float(band[1])):
         _fail(source, "analysis.band_hz", f"must be [low, high] Hz with 0 <= low < high, got {band!r}")
+    window = carrier.duration_ms - carrier.transient_ms
+    resolution = 1000.0 / min(window, 1000.0)            # Hz: Welch segments of at most 1 s
+    if float(band[1]) - float(band[0]) < 2 * resolution:
+        _fail(source, "analysis.band_hz", f"{list(band)} Hz spans fewer than 2 frequency bins of the analysed "
+              f"{window:g} ms (run.duration_ms - run.transient_ms; resolution {resolution:.3g} Hz); widen the band "
+              "or lengthen the run")
+    if f and window * f / 1000.0 < 1.0:
+        _fail(source, "run.duration_ms", f"the analysed {window:g} ms hold less than one cycle of the {f:g} Hz drive")
     eeg = tuple(ana.get("eeg_electrodes", EEG_10_20))
     resolved = {"name": name, "description": data.get("description", ""), "network": net, "montage": mon,
                 "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
                                                              "eeg_electrodes": list(eeg)}}
     return BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
                          montage=montage, field=field_, carrier=carrier, band_hz=tuple(float(b) for b in band),
-                         eeg_electrodes=eeg, coupling=coupling, resolved=json.loads(json.dumps(resolved)))
+                         eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling, resolved=json.loads(json.dumps(resolved)))
 
 
 def run_brain_protocol(bp, out_dir, progress=True, command=None):
@@ -241,8 +256,11 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             if progress:
                 print(f"stimsim: {model}: {bp.network.n_regions} regions, {c.duration_ms:g} ms, with and without "
                       "the montage", flush=True)
+            # one batch: every G with the montage (scale 1) and without it (scale 0)
+            Gs = np.repeat(np.asarray(bp.G_values), 2)
             res = simulate_network(bp.network, model, duration_ms=c.duration_ms, dt_ms=c.dt_ms, stimulus=stim,
-                                   record_every=c.record_every, integrator=c.integrator, field_scale=[1.0, 0.0])
+                                   record_every=c.record_every, integrator=c.integrator, G=Gs,
+                                   field_scale=np.tile([1.0, 0.0], len(bp.G_values)))
             results[model] = res
         rows, spectra = [], []
         lead = eeg_lead_field(bp.connectome, bp.eeg_electrodes)
@@ -255,11 +273,12 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             k_send = bp.network.sender_index
             rate = res.variable("r")                                       # (n_rec, R, P, 2), Hz
             s = res.variable("s")
-            for b, label in ((0, "stimulated"), (1, "baseline")):
+            for b, (G, label) in enumerate((g, lab) for g in bp.G_values for lab in ("stimulated", "baseline")):
                 y = rate[keep, :, k_send, b].T
                 reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=c.drive_frequency_hz,
                                         band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
                 reg.insert(0, "condition", label)
+                reg.insert(0, "G", G)
                 reg.insert(0, "model", model)
                 reg["field_v_per_m_at_peak"] = bp.field.normal_v_per_m_per_ma * peak_ma
                 rows.append(reg)
@@ -269,23 +288,25 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                 eeg = eeg_from_sources(lead, q - q.mean(axis=1, keepdims=True))
                 f, psd = welch_psd(eeg, rec_dt, nperseg=segment_samples(eeg.shape[1], rec_dt))
                 for e, name in enumerate(bp.eeg_electrodes):
-                    spectra.append(pd.DataFrame({"model": model, "condition": label, "electrode": name,
+                    spectra.append(pd.DataFrame({"model": model, "G": G, "condition": label, "electrode": name,
                                                  "freq_hz": f, "psd_au": psd[e]}))
         regional = pd.concat(rows, ignore_index=True)
         eeg_table = pd.concat(spectra, ignore_index=True)
         write_csv(regional, stage / "regional.csv")
         write_csv(eeg_table, stage / "eeg_spectra.csv")
         first = c.models[0]
-        sub = regional[(regional.model == first) & (regional.condition == "stimulated")]
+        g0 = bp.G_values[0]
+        regional0 = regional[regional.G == g0]
+        sub = regional0[(regional0.model == first) & (regional0.condition == "stimulated")]
         value, what = ((sub.response_hz.to_numpy(), f"response at {c.drive_frequency_hz:g} Hz (Hz)")
                        if c.drive_frequency_hz else
-                       (sub.mean_rate_hz.to_numpy() - regional[(regional.model == first) &
-                                                               (regional.condition == "baseline")].mean_rate_hz.to_numpy(),
+                       (sub.mean_rate_hz.to_numpy() - regional0[(regional0.model == first) &
+                                                                (regional0.condition == "baseline")].mean_rate_hz.to_numpy(),
                         "mean rate change (Hz)"))
-        fig = response_map_figure(value, bp.connectome.centres_mm, title=f"{bp.name}: {first}", label=what)
+        fig = response_map_figure(value, bp.connectome.centres_mm, title=f"{bp.name}: {first}, G = {g0:g}", label=what)
         save_figure(fig, stage / "response_map.png")
         close(fig)
-        fig = _eeg_figure(eeg_table, first)
+        fig = _eeg_figure(eeg_table[eeg_table.G == g0], first)
         save_figure(fig, stage / "eeg_spectra.png")
         close(fig)
         write_json({"command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
