@@ -32,7 +32,7 @@ def split(reg, model):
 
 def test_tacs_alpha_occipital(tmp_path):
     bp = load_brain_protocol(BRAIN / "tacs-alpha-occipital.toml")
-    assert dict(zip(bp.montage.electrodes, bp.montage.currents_ma)) == {"O1": 0.5, "O2": 0.5, "Cz": -1.0}
+    assert dict(zip(bp.montage[0].electrodes, bp.montage[0].currents_ma)) == {"O1": 0.5, "O2": 0.5, "Cz": -1.0}
     w = bp.carrier.waveforms[0]
     assert (w.frequency_hz, bp.carrier.drive_frequency_hz) == (10.0, 10.0)
     t, ma = bp.carrier.drive_grid()
@@ -45,7 +45,7 @@ def test_tacs_alpha_occipital(tmp_path):
     for model in ("nmm2", "nmm1"):
         s, b = split(reg, model)
         # the field at peak is the montage's field per mA x 1 mA
-        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field.normal_v_per_m_per_ma * 1.0, rtol=1e-12)
+        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field[0].normal_v_per_m_per_ma * 1.0, rtol=1e-12)
         k = int(np.argmax(np.abs(s.field_v_per_m_at_peak)))
         # the most strongly stimulated region answers at 10 Hz far above its unstimulated run
         assert s.response_hz[k] > 20 * b.response_hz[k] and s.band_power_hz2[k] > 20 * b.band_power_hz2[k]
@@ -58,13 +58,13 @@ def test_tacs_alpha_occipital(tmp_path):
 
 def test_tdcs_f3_f4(tmp_path):
     bp = load_brain_protocol(BRAIN / "tdcs-f3-f4.toml")
-    assert dict(zip(bp.montage.electrodes, bp.montage.currents_ma)) == {"F3": 1.0, "F4": -1.0}
+    assert dict(zip(bp.montage[0].electrodes, bp.montage[0].currents_ma)) == {"F3": 1.0, "F4": -1.0}
     w = bp.carrier.waveforms[0]
     assert (w.amplitude, w.ramp_up_ms) == (2.0, 500.0)
     out, reg = run(tmp_path, "tdcs-f3-f4")
     for model in ("nmm2", "nmm1"):
         s, b = split(reg, model)
-        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field.normal_v_per_m_per_ma * 2.0, rtol=1e-12)
+        np.testing.assert_allclose(s.field_v_per_m_at_peak, bp.field[0].normal_v_per_m_per_ma * 2.0, rtol=1e-12)
         # a DC drive shifts the mean rates: up where the normal field points into the cortex (models.md M6)
         top = np.argsort(-np.abs(s.field_v_per_m_at_peak.to_numpy()))[:6]
         dr = (s.mean_rate_hz - b.mean_rate_hz).to_numpy()[top]
@@ -104,3 +104,47 @@ def test_a_list_of_G_runs_as_lanes_and_equals_single_runs(tmp_path):
         a = reg[reg.G == g][cols].reset_index(drop=True)
         b = single[cols].reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_channels_superpose_one_montage_equals_its_two_halves(tmp_path):
+    """Two channels with the same waveform, O1 vs Cz and O2 vs Cz at half the current each, are the
+    shipped single-channel montage (O1 + O2 vs Cz): fields superpose (linear in the currents)."""
+    import tomllib
+
+    data = tomllib.loads((BRAIN / "tacs-alpha-occipital.toml").read_text())
+    data["run"].update(duration_ms=1300.0, transient_ms=300.0, models=["nmm2"])
+    data["network"]["regions"] = 8
+    wave = data["montage"].pop("waveforms")
+    data["montage"].pop("electrodes")
+    data["montage"]["channels"] = [{"electrodes": {"O1": 0.5, "Cz": -0.5}, "waveforms": wave},
+                                   {"electrodes": {"O2": 0.5, "Cz": -0.5}, "waveforms": wave}]
+    two = load_brain_protocol(_write(tmp_path / "two.toml", data))
+    one = load_brain_protocol(BRAIN / "tacs-alpha-occipital.toml",
+                              sets=["run.duration_ms=1300.0", "run.transient_ms=300.0", "run.models=['nmm2']",
+                                    "network.regions=8"])
+    assert len(two.field) == 2 and len(one.field) == 1
+    # the per-mA fields of the halves are those of the whole (each half injects 0.5 of the 1 mA)
+    np.testing.assert_allclose(0.5 * (two.field[0].normal_v_per_m_per_ma + two.field[1].normal_v_per_m_per_ma),
+                               one.field[0].normal_v_per_m_per_ma, rtol=1e-9, atol=1e-12)
+    from stimsim.brain._protocol import run_brain_protocol
+
+    a, _ = run_brain_protocol(two, tmp_path / "a", progress=False)
+    b, _ = run_brain_protocol(one, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9, atol=1e-12)
+
+
+def _write(path, data):
+    def value(v):
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+
+    lines = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines.append(f"[{k}]")
+            lines += [f"{kk} = {value(vv)}" for kk, vv in v.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path

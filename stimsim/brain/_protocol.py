@@ -23,9 +23,13 @@ Schema (units in key names where they apply)::
     amplitude = 1.0                     # mA
     frequency_hz = 10.0
     convention = "zero_to_peak"
+    # or several channels, each its electrodes and waveforms (temporal interference: two pairs at
+    # f and f + df; fields = "sphere" only):
+    # [[montage.channels]]   electrodes = {...}   [[montage.channels.waveforms]] ...
     [run]                               # models, duration_ms, dt_ms, transient_ms, record_every, integrator
     [analysis]
     band_hz = [8, 12]                   # band of the band-power columns (default: drive frequency +- 2 Hz)
+    drive_frequency_hz = 10.0           # frequency of the response columns (default: the first channel's rhythm)
     eeg_electrodes = ["Fz", "Cz", "Pz", "O1", "O2"]   # simulated EEG (default: the 10-20 set)
 
 The run simulates the network twice in one batch, with the montage and without it (the
@@ -47,8 +51,9 @@ from ..errors import InputError
 
 TOP_KEYS = ("name", "description", "network", "montage", "run", "analysis")
 NETWORK_KEYS = ("connectome", "regions", "seed", "normalise", "local", "G", "speed_mm_per_ms", "sender", "receivers")
-MONTAGE_KEYS = ("electrodes", "fields", "lambda_mm", "waveforms")
-ANALYSIS_KEYS = ("band_hz", "eeg_electrodes")
+MONTAGE_KEYS = ("electrodes", "fields", "lambda_mm", "waveforms", "channels")
+CHANNEL_KEYS = ("electrodes", "waveforms")
+ANALYSIS_KEYS = ("band_hz", "eeg_electrodes", "drive_frequency_hz")
 #: the 10-20 system's 19 electrodes: the default simulated EEG
 EEG_10_20 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4",
              "P8", "O1", "O2")
@@ -62,14 +67,16 @@ class BrainProtocol:
     description: str
     connectome: object
     network: object
-    montage: object
-    field: object
-    carrier: object                  # a stimsim Protocol holding the local circuit, run and waveforms (mA)
+    montage: object                  # tuple of Montage, one per channel
+    field: object                    # tuple of RegionalField (V/m per mA), one per channel
+    carrier: object                  # a stimsim Protocol holding the local circuit, run and the first channel's waveforms (mA)
     band_hz: tuple
     eeg_electrodes: tuple
     G_values: tuple
     coupling: object
     resolved: dict = field(repr=False)
+    carriers: tuple = ()             # one per channel (waveforms in mA on the run's grid)
+    drive_frequency_hz: float = None
 
 
 def _fail(source, key, message):
@@ -133,6 +140,36 @@ def _read(path):
         raise InputError(f"{path}: malformed TOML: {exc}") from None
 
 
+def _channels(source, mon):
+    """[(key path, electrodes, waveforms)]: one channel from electrodes + waveforms, or montage.channels."""
+    if "channels" in mon:
+        for k in ("electrodes", "waveforms"):
+            if k in mon:
+                _fail(source, f"montage.{k}", "give either montage.channels or montage.electrodes and montage.waveforms")
+        chans = mon["channels"]
+        if not isinstance(chans, list) or not chans:
+            _fail(source, "montage.channels", "must be a non-empty list of tables {electrodes, waveforms}")
+        raw = [(f"montage.channels[{i}]", ch) for i, ch in enumerate(chans)]
+    else:
+        raw = [("montage", {k: mon.get(k) for k in CHANNEL_KEYS})]
+    out = []
+    from ..errors import closest
+
+    for where, ch in raw:
+        if not isinstance(ch, dict):
+            _fail(source, where, f"must be a table {{electrodes, waveforms}}, got {ch!r}")
+        for k in ch:
+            if k not in CHANNEL_KEYS:
+                _fail(source, f"{where}.{k}", f"unknown key{closest(str(k), CHANNEL_KEYS)}; allowed: electrodes, waveforms")
+        electrodes, waves = ch.get("electrodes"), ch.get("waveforms")
+        if not isinstance(electrodes, dict) or not electrodes:
+            _fail(source, f"{where}.electrodes", "is required: a table {ELECTRODE = current per waveform unit}")
+        if not isinstance(waves, list) or not waves:
+            _fail(source, f"{where}.waveforms", "is required: a list of waveform tables (amplitudes in mA)")
+        out.append((where, electrodes, waves))
+    return out
+
+
 def load_brain_protocol(path, sets=None):
     """Read and validate a whole-brain protocol file; nothing is simulated.
 
@@ -167,16 +204,17 @@ def load_brain_protocol(path, sets=None):
     circuit = {"preset": local} if isinstance(local, str) else local
     if not isinstance(circuit, dict):
         _fail(source, "network.local", f"must be a preset name or {{preset, overrides}}, got {local!r}")
-    waves = mon.get("waveforms")
-    if not isinstance(waves, list) or not waves:
-        _fail(source, "montage.waveforms", "is required: a list of waveform tables (amplitudes in mA)")
-    carrier_dict = {"name": name, "circuit": circuit, "run": data.get("run", {}),
-                    "stimulation": {"unit": "current", "waveforms": waves}}
-    try:
-        carrier = load_dict(carrier_dict, source)
-    except ProtocolError as exc:
-        msg = str(exc).replace("stimulation.waveforms", "montage.waveforms").replace(": circuit", ": network.local")
-        raise InputError(msg) from None
+    channels = _channels(source, mon)
+    carriers = []
+    for i, (where, _, waves) in enumerate(channels):
+        carrier_dict = {"name": name, "circuit": circuit, "run": data.get("run", {}),
+                        "stimulation": {"unit": "current", "waveforms": waves}}
+        try:
+            carriers.append(load_dict(carrier_dict, source))
+        except ProtocolError as exc:
+            msg = str(exc).replace("stimulation.waveforms", f"{where}.waveforms").replace(": circuit", ": network.local")
+            raise InputError(msg) from None
+    carrier = carriers[0]
     conn = _connectome(source, net)
     G_values = net.get("G", 0.0)
     G_values = G_values if isinstance(G_values, list) else [G_values]
@@ -192,20 +230,22 @@ def load_brain_protocol(path, sets=None):
                                                receivers=net.get("receivers"))
     except InputError as exc:
         raise InputError(f"{source}: network: {exc}") from None
-    electrodes = mon.get("electrodes")
-    if not isinstance(electrodes, dict) or not electrodes:
-        _fail(source, "montage.electrodes", "is required: a table {ELECTRODE = current per waveform unit}")
-    try:
-        montage = Montage(tuple(electrodes), tuple(float(v) for v in electrodes.values()))
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(f"{source}: montage.electrodes: {exc}") from None
+    montages, fields_ = [], []
+    for where, electrodes, _ in channels:
+        try:
+            montages.append(Montage(tuple(electrodes), tuple(float(v) for v in electrodes.values())))
+        except (InputError, TypeError, ValueError) as exc:
+            raise InputError(f"{source}: {where}.electrodes: {exc}") from None
     fields = mon.get("fields", "sphere")
+    if fields != "sphere" and len(channels) > 1:
+        _fail(source, "montage.fields", "a field table describes one montage; with several channels use 'sphere'")
     try:
-        if fields == "sphere":
-            field_ = RegionalField.from_sphere(conn, montage)
-        else:
-            p = Path(fields) if Path(fields).is_absolute() else Path(source).resolve().parent / str(fields)
-            field_ = RegionalField.from_table(p, conn)
+        for m in montages:
+            if fields == "sphere":
+                fields_.append(RegionalField.from_sphere(conn, m))
+            else:
+                p = Path(fields) if Path(fields).is_absolute() else Path(source).resolve().parent / str(fields)
+                fields_.append(RegionalField.from_table(p, conn))
     except InputError as exc:
         raise InputError(f"{source}: montage.fields: {exc}") from None
     lam = mon.get("lambda_mm")
@@ -215,7 +255,9 @@ def load_brain_protocol(path, sets=None):
     except ValueError as exc:
         raise InputError(f"{source}: montage.lambda_mm: {exc}") from None
     band = ana.get("band_hz")
-    f = carrier.drive_frequency_hz
+    f = ana.get("drive_frequency_hz", carrier.drive_frequency_hz)
+    if f is not None and not (isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0):
+        _fail(source, "analysis.drive_frequency_hz", f"must be a frequency > 0 Hz, got {f!r}")
     if band is None:
         band = (max(0.5, f - 2.0), f + 2.0) if f else (8.0, 12.0)
     elif not (isinstance(band, list) and len(band) == 2 and 0 <= float(band[0]) < float(band[1])):
@@ -233,7 +275,8 @@ def load_brain_protocol(path, sets=None):
                 "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
                                                              "eeg_electrodes": list(eeg)}}
     return BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
-                         montage=montage, field=field_, carrier=carrier, band_hz=tuple(float(b) for b in band),
+                         montage=tuple(montages), field=tuple(fields_), carrier=carrier, carriers=tuple(carriers),
+                         drive_frequency_hz=float(f) if f else None, band_hz=tuple(float(b) for b in band),
                          eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling, resolved=json.loads(json.dumps(resolved)))
 
 
@@ -247,9 +290,13 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
     from ._simulate import RegionalStimulus, simulate_network
 
     c = bp.carrier
-    t_w, wave_ma = c.drive_grid()
-    stim = RegionalStimulus.from_fields(bp.network, bp.field.normal_v_per_m_per_ma[None], wave_ma[:, None],
-                                        c.waveform_dt_ms, bp.coupling)
+    waves_ma = np.stack([k.drive_grid()[1] for k in bp.carriers], axis=1)          # (n, channels), mA
+    # V/m per mA of waveform: the electrodes' currents are per unit of the waveform, so a channel
+    # injects (its injected current) x waveform mA; the regional fields are per mA injected
+    per_ma = np.stack([fl.normal_v_per_m_per_ma * m.injected_current_ma for fl, m in zip(bp.field, bp.montage)])
+    stim = RegionalStimulus.from_fields(bp.network, per_ma, waves_ma, c.waveform_dt_ms, bp.coupling)
+    field_t = waves_ma @ per_ma                                                    # (n, R) V/m
+    field_peak = field_t[np.argmax(np.abs(field_t), axis=0), np.arange(field_t.shape[1])]
     results = {}
     with staged_directory(Path(out_dir)) as stage:
         for model in c.models:
@@ -264,7 +311,6 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             results[model] = res
         rows, spectra = [], []
         lead = eeg_lead_field(bp.connectome, bp.eeg_electrodes)
-        peak_ma = float(np.max(np.abs(wave_ma)))
         fig = None
         for model, res in results.items():
             t = res.time_ms
@@ -275,12 +321,12 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             s = res.variable("s")
             for b, (G, label) in enumerate((g, lab) for g in bp.G_values for lab in ("stimulated", "baseline")):
                 y = rate[keep, :, k_send, b].T
-                reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=c.drive_frequency_hz,
+                reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=bp.drive_frequency_hz,
                                         band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
                 reg.insert(0, "condition", label)
                 reg.insert(0, "G", G)
                 reg.insert(0, "model", model)
-                reg["field_v_per_m_at_peak"] = bp.field.normal_v_per_m_per_ma * peak_ma
+                reg["field_v_per_m_at_peak"] = field_peak              # the field when |field| is largest
                 rows.append(reg)
                 # EEG: the sender's synaptic activation about its mean as the regional dipole moment
                 # (arbitrary units: the scale from activity to A m is not modelled)
@@ -298,8 +344,8 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
         g0 = bp.G_values[0]
         regional0 = regional[regional.G == g0]
         sub = regional0[(regional0.model == first) & (regional0.condition == "stimulated")]
-        value, what = ((sub.response_hz.to_numpy(), f"response at {c.drive_frequency_hz:g} Hz (Hz)")
-                       if c.drive_frequency_hz else
+        value, what = ((sub.response_hz.to_numpy(), f"response at {bp.drive_frequency_hz:g} Hz (Hz)")
+                       if bp.drive_frequency_hz else
                        (sub.mean_rate_hz.to_numpy() - regional0[(regional0.model == first) &
                                                                 (regional0.condition == "baseline")].mean_rate_hz.to_numpy(),
                         "mean rate change (Hz)"))
@@ -310,7 +356,8 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
         save_figure(fig, stage / "eeg_spectra.png")
         close(fig)
         write_json({"command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
-                    "field": {"source": bp.field.source, "peak_current_ma": peak_ma},
+                    "field": {"channels": [fl.source for fl in bp.field],
+                              "peak_current_ma": [float(np.max(np.abs(w))) for w in waves_ma.T]},
                     "files": {"regional.csv": list(regional.columns), "eeg_spectra.csv": list(eeg_table.columns),
                               "response_map.png": what, "eeg_spectra.png": "EEG power spectra with and without the montage"},
                     "eeg_units": "arbitrary (lead field x synaptic activation about its mean)",
