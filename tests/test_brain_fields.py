@@ -238,17 +238,28 @@ def test_connectome_validation(kwargs, match):
         Connectome(**{**base, **kwargs})
 
 
-def test_tvb_data_connectome():
+def test_tvb_data_connectome(monkeypatch, tmp_path):
+    """The tvb-data loading path, on a stand-in package laid out like tvb-data (its GPL-3 data are
+    not used in the tests): <package>/connectivity/<name>.zip in TVB's zip format."""
+    import types
+
     with pytest.raises(InputError, match="unknown tvb-data connectome 'connectivity_67'"):
         tvb_data_connectome("connectivity_67")
-    try:
-        import tvb_data  # noqa: F401
-    except ImportError:
-        with pytest.raises(InputError, match="pip install tvb-data"):
-            tvb_data_connectome("connectivity_68")
-        pytest.skip("tvb-data is not installed (optional): only its error message was tested")
+    pkg = tmp_path / "tvb_data"
+    (pkg / "connectivity").mkdir(parents=True)
+    src = generated_connectome(68, seed=2)
+    save_tvb_zip(src, pkg / "connectivity" / "connectivity_68.zip")
+    fake = types.ModuleType("tvb_data")
+    fake.__path__ = [str(pkg)]
+    monkeypatch.setitem(sys.modules, "tvb_data", fake)
     c = tvb_data_connectome("connectivity_68")
     assert c.n_regions == 68 and c.orientations is not None and c.centres_mm is not None
+    np.testing.assert_array_equal(c.weights, src.weights)
+    np.testing.assert_array_equal(c.tract_lengths_mm, src.tract_lengths_mm)
+    assert tuple(c.region_labels) == tuple(src.region_labels)
+    np.testing.assert_allclose(tvb_data_connectome("connectivity_68", normalise="max").weights.max(), 1.0)
+    with pytest.raises(InputError, match="has no connectivity_76.zip"):
+        tvb_data_connectome("connectivity_76")
 
 
 def test_tvb_data_missing_message(monkeypatch):
