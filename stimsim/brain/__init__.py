@@ -18,17 +18,23 @@ Anatomy and fields:
   mA at each region: from a table, e.g. SimNIBS, or a concentric-sphere head model by
   reciprocity), :class:`SphereHead`;
 - the simulated EEG: :func:`eeg_lead_field`, :func:`eeg_from_sources`;
-- regional observables and maps: :func:`regional_response`, :func:`response_map_figure`.
+- regional observables and maps: :func:`regional_response`, :func:`regional_entrainment`,
+  :func:`response_map_figure`.
+
+Studies: a whole-brain protocol with a ``[sweep]`` table runs through the sweep engine
+(``stimsim sweep``; :class:`BrainTaskSpec`): G x speed x montage x frequency x amplitude x
+local-circuit parameters, one row per region.
 """
 from ._connectome import (Connectome, from_matrices, generated_connectome, load_csv, load_tvb_zip, normalise_weights,
                           save_tvb_zip, tvb_data_connectome)
 from ._eeg import EEGLeadField, eeg_from_sources, eeg_lead_field
 from ._fields import Montage, RegionalField, SphereHead, montage_field, regional_lead_field
 from ._network import BrainNetwork
-from ._observables import regional_response, response_map_figure
+from ._observables import regional_entrainment, regional_response, response_map_figure
 from ._simulate import BrainResult, RegionalStimulus, simulate_network
+from ._sweep import BrainTaskSpec, evaluate_brain_chunk
 
 __all__ = ["Connectome", "from_matrices", "generated_connectome", "load_csv", "load_tvb_zip", "normalise_weights",
            "save_tvb_zip", "tvb_data_connectome", "EEGLeadField", "eeg_from_sources", "eeg_lead_field", "Montage",
            "RegionalField", "SphereHead", "montage_field", "regional_lead_field", "BrainNetwork",
-           "regional_response", "response_map_figure", "BrainResult", "RegionalStimulus", "simulate_network"]
+           "regional_entrainment", "regional_response", "response_map_figure", "BrainTaskSpec", "evaluate_brain_chunk", "BrainResult", "RegionalStimulus", "simulate_network"]

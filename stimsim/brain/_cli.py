@@ -26,6 +26,10 @@ def cmd_brain(args):
     from ._protocol import load_brain_protocol, run_brain_protocol
 
     bp = load_brain_protocol(args.protocol, sets=args.set)
+    if bp.sweep is not None:
+        from ..errors import InputError
+
+        raise InputError(f"{args.protocol} has a [sweep] table: run it with stimsim sweep {args.protocol}")
     out = Path(args.out) if args.out else Path("results") / bp.name / new_run_id()
     check_output_dir(out)
     regional, _ = run_brain_protocol(bp, out, progress=not args.quiet, command="stimsim " + " ".join(sys.argv[1:]))

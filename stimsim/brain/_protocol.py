@@ -49,7 +49,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-TOP_KEYS = ("name", "description", "network", "montage", "run", "analysis")
+TOP_KEYS = ("name", "description", "network", "montage", "run", "analysis", "sweep")
 NETWORK_KEYS = ("connectome", "regions", "seed", "normalise", "local", "G", "speed_mm_per_ms", "sender", "receivers")
 MONTAGE_KEYS = ("electrodes", "fields", "lambda_mm", "waveforms", "channels")
 CHANNEL_KEYS = ("electrodes", "waveforms")
@@ -77,6 +77,8 @@ class BrainProtocol:
     resolved: dict = field(repr=False)
     carriers: tuple = ()             # one per channel (waveforms in mA on the run's grid)
     drive_frequency_hz: float = None
+    montage_fields_source: str = "sphere"
+    sweep: object = None             # (BrainTaskSpec, Design, chunk_size) of a [sweep] table (stimsim sweep)
 
 
 def _fail(source, key, message):
@@ -140,8 +142,21 @@ def _read(path):
         raise InputError(f"{path}: malformed TOML: {exc}") from None
 
 
-def _channels(source, mon):
-    """[(key path, electrodes, waveforms)]: one channel from electrodes + waveforms, or montage.channels."""
+def _channels(source, mon, sweeping=False):
+    """[(key path, electrodes, waveforms)]: one channel from electrodes + waveforms, or montage.channels.
+
+    A sweep drives one channel with its own sinusoid: no waveforms, no channels."""
+    if sweeping:
+        for k in ("waveforms", "channels"):
+            if k in mon:
+                _fail(source, f"montage.{k}", "a [sweep] drives one montage with its own sinusoid (sweep.frequency_hz, "
+                      "sweep.amplitude in mA); remove it")
+        electrodes = mon.get("electrodes")
+        if electrodes is None:
+            return []
+        if not isinstance(electrodes, dict) or not electrodes:
+            _fail(source, "montage.electrodes", "must be a table {ELECTRODE = current per waveform unit}")
+        return [("montage", electrodes, [])]
     if "channels" in mon:
         for k in ("electrodes", "waveforms"):
             if k in mon:
@@ -168,6 +183,15 @@ def _channels(source, mon):
             _fail(source, f"{where}.waveforms", "is required: a list of waveform tables (amplitudes in mA)")
         out.append((where, electrodes, waves))
     return out
+
+
+def is_brain_protocol(path):
+    """True when the file is a whole-brain protocol (it has a [network] table); False when it
+    cannot be read as TOML (the protocol loader then reports why)."""
+    try:
+        return isinstance(_read(path).get("network"), dict)
+    except InputError:
+        return False
 
 
 def load_brain_protocol(path, sets=None):
@@ -204,9 +228,12 @@ def load_brain_protocol(path, sets=None):
     circuit = {"preset": local} if isinstance(local, str) else local
     if not isinstance(circuit, dict):
         _fail(source, "network.local", f"must be a preset name or {{preset, overrides}}, got {local!r}")
-    channels = _channels(source, mon)
+    sweeping = "sweep" in data
+    if sweeping and "analysis" in data:
+        _fail(source, "analysis", "a sweep's analysis is set in [sweep] (band_hz, entrainment); remove [analysis]")
+    channels = _channels(source, mon, sweeping)
     carriers = []
-    for i, (where, _, waves) in enumerate(channels):
+    for i, (where, _, waves) in enumerate(channels or [("montage", None, [])]):
         carrier_dict = {"name": name, "circuit": circuit, "run": data.get("run", {}),
                         "stimulation": {"unit": "current", "waveforms": waves}}
         try:
@@ -274,10 +301,34 @@ def load_brain_protocol(path, sets=None):
     resolved = {"name": name, "description": data.get("description", ""), "network": net, "montage": mon,
                 "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
                                                              "eeg_electrodes": list(eeg)}}
-    return BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
-                         montage=tuple(montages), field=tuple(fields_), carrier=carrier, carriers=tuple(carriers),
-                         drive_frequency_hz=float(f) if f else None, band_hz=tuple(float(b) for b in band),
-                         eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling, resolved=json.loads(json.dumps(resolved)))
+    bp = BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
+                       montage=tuple(montages), field=tuple(fields_), carrier=carrier, carriers=tuple(carriers),
+                       drive_frequency_hz=float(f) if f else None, band_hz=tuple(float(b) for b in band),
+                       eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling,
+                       resolved=json.loads(json.dumps(resolved)), montage_fields_source=str(fields))
+    if sweeping:
+        return _with_sweep(bp, data, source)
+    return bp
+
+
+def _with_sweep(bp, data, source):
+    """The protocol with its validated [sweep] (stimsim.brain._sweep)."""
+    import dataclasses
+
+    from ._sweep import validate_brain_sweep
+
+    table = data["sweep"]
+    if not isinstance(table, dict):
+        _fail(source, "sweep", f"must be a table, got {type(table).__name__}")
+    if isinstance(data["network"].get("G"), list):
+        _fail(source, "network.G", "is one value in a sweep; sweep G with [sweep.parameters] G = [...]")
+    params = table.get("parameters") if isinstance(table.get("parameters"), dict) else {}
+    if not bp.montage and "montage" not in params:
+        _fail(source, "montage.electrodes", "is required unless montage is a sweep parameter")
+    sweep = validate_brain_sweep(table, bp, source)
+    resolved = dict(bp.resolved, sweep=json.loads(json.dumps(table)))
+    resolved.pop("analysis", None)
+    return dataclasses.replace(bp, sweep=sweep, resolved=resolved)
 
 
 def run_brain_protocol(bp, out_dir, progress=True, command=None):
@@ -286,7 +337,7 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
     from ..io import environment_info, save_figure, staged_directory, write_csv, write_json
     from ..plots import close
     from ._eeg import eeg_from_sources, eeg_lead_field
-    from ._observables import regional_response, response_map_figure, segment_samples
+    from ._observables import regional_entrainment, regional_response, response_map_figure, segment_samples
     from ._simulate import RegionalStimulus, simulate_network
 
     c = bp.carrier
@@ -307,6 +358,7 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             Gs = np.repeat(np.asarray(bp.G_values), 2)
             res = simulate_network(bp.network, model, duration_ms=c.duration_ms, dt_ms=c.dt_ms, stimulus=stim,
                                    record_every=c.record_every, integrator=c.integrator, G=Gs,
+                                   initial="fixed_point" if c.initial == "fixed_point" else None,
                                    field_scale=np.tile([1.0, 0.0], len(bp.G_values)))
             results[model] = res
         rows, spectra = [], []
@@ -323,6 +375,13 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                 y = rate[keep, :, k_send, b].T
                 reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=bp.drive_frequency_hz,
                                         band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
+                if bp.drive_frequency_hz:
+                    # judged against the same G's unstimulated lane (b + 1 for a stimulated lane); the
+                    # baseline against itself, so its PLV is the chance level and it is never locked
+                    ref = rate[keep, :, k_send, b + 1 if label == "stimulated" else b].T
+                    ent = regional_entrainment(y, ref, rec_dt, bp.drive_frequency_hz, t0_ms=float(t[keep][0]),
+                                               key=f"{model}|{G!r}|{label}")
+                    reg = pd.concat([reg, ent], axis=1)
                 reg.insert(0, "condition", label)
                 reg.insert(0, "G", G)
                 reg.insert(0, "model", model)

@@ -39,9 +39,16 @@ def cmd_sweep(args):
     from ..protocol.schema import load_protocol
     from ._run import run_sweep
 
-    protocol = load_protocol(args.protocol, sets=args.set)
+    from ..brain._protocol import is_brain_protocol, load_brain_protocol
+
+    if is_brain_protocol(args.protocol):
+        protocol = load_brain_protocol(args.protocol, sets=args.set)
+        run_with = "stimsim brain"
+    else:
+        protocol = load_protocol(args.protocol, sets=args.set)
+        run_with = "stimsim run"
     if protocol.sweep is None:
-        raise InputError(f"{args.protocol} has no [sweep] table (see protocols/README.md); run it with stimsim run")
+        raise InputError(f"{args.protocol} has no [sweep] table (see protocols/README.md); run it with {run_with}")
     if args.scheduler is not None and args.workers is not None:
         raise InputError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
     if args.workers is not None and args.workers < 1:

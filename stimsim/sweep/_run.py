@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..circuit import canonical
 from ..errors import InputError
 from ._executors import make_executor
 from ._store import SweepStore
-from ._tasks import TASK_VERSION, evaluate_chunk, result_columns
 
 #: a lock-in chunk records at most this many bytes of trajectories (per model)
 CHUNK_BYTES = 200e6
@@ -65,7 +63,9 @@ def run_sweep(task, design, out_dir, executor="local", scheduler=None, workers=N
 
     Parameters
     ----------
-    task : TaskSpec
+    task : TaskSpec or stimsim.brain.BrainTaskSpec
+        What each point computes: an object with ``kind``, ``models``, ``names``, ``evaluate`` (the
+        chunk function), ``describe()``, ``columns()`` and ``chunk_size(n_points)``.
     design : Design
     out_dir : path-like
         The sweep folder (``stimsim.sweep._store``).
@@ -94,7 +94,7 @@ def run_sweep(task, design, out_dir, executor="local", scheduler=None, workers=N
 
     n = design.n_points
     if chunk_size is None:
-        chunk_size = default_chunk_size(task, n)
+        chunk_size = task.chunk_size(n)
     if int(chunk_size) != chunk_size or chunk_size < 1:
         raise InputError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     chunk_size = int(chunk_size)
@@ -103,13 +103,7 @@ def run_sweep(task, design, out_dir, executor="local", scheduler=None, workers=N
             import pyarrow  # noqa: F401
         except ImportError:
             raise InputError("Parquet output needs pyarrow: pip install 'stimsim[distributed]'") from None
-    description = {"task_version": TASK_VERSION, "kind": task.kind, "models": list(task.models),
-                   "analysis": task.analysis_key(), "circuit": task.circuit.content_key(),
-                   "parameters": list(task.names), "design": design.describe(),
-                   "drive": {"frequency_hz": canonical(task.frequency_hz), "amplitude": canonical(task.amplitude),
-                             "unit": task.drive.unit, "populations": task.drive.populations,
-                             "coupling": repr(task.drive.coupling)},
-                   "protocol": protocol}
+    description = {**task.describe(), "design": design.describe(), "protocol": protocol}
     points = design.points()
     store = SweepStore(out_dir).open(description, resume)
     t0 = time.perf_counter()
@@ -122,7 +116,7 @@ def run_sweep(task, design, out_dir, executor="local", scheduler=None, workers=N
         try:
             bar = _progress(progress, n, n - todo.size)
             args = ((task, ids, points[ids]) for ids in chunks)
-            for _, frame in ex.map(evaluate_chunk, args):
+            for _, frame in ex.map(task.evaluate, args):
                 store.write_part(frame)
                 for k, v in frame["status"].value_counts().items():
                     counts[k] = counts.get(k, 0) + int(v)
@@ -142,7 +136,8 @@ def run_sweep(task, design, out_dir, executor="local", scheduler=None, workers=N
                                  "task_key": "sha256 of everything that determines the task's result",
                                  "status": "ok, diverged (non-finite trajectory) or failed (see reason)",
                                  "reason": "why a task failed or diverged",
-                                 **result_columns(task.kind, task.output)}},
+                                 **({"region": "region label (one row per region)"} if task.kind == "brain" else {}),
+                                 **task.columns()}},
             "design": design.describe(), "points": n, "rows": rows,
             "computed_this_run": int(todo.size), "resumed_from": int(n - todo.size),
             "status_counts": totals, "chunk_size": chunk_size, "chunks_this_run": len(chunks),

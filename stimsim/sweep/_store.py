@@ -147,7 +147,9 @@ class SweepStore:
                     continue
                 w = pd.concat(frames, ignore_index=True)
                 # a task belongs to one point, hence to one window: duplicates are found within it
-                w = w[(w.point_id >= lo) & (w.point_id <= hi)].drop_duplicates("task_key")
+                # rows per region (whole-brain sweeps) share their task's key
+                w = w[(w.point_id >= lo) & (w.point_id <= hi)].drop_duplicates(
+                    ["task_key", "region"] if "region" in w.columns else "task_key")
                 w = w.sort_values(["point_id", "model"], kind="stable")
                 w["reason"] = w["reason"].fillna("")
                 w.to_csv(fh, index=False, header=header)

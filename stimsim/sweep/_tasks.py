@@ -111,6 +111,31 @@ class TaskSpec:
     bifurcation_parameter: str = ""
     bifurcation_range: tuple = ()
 
+    # --- the interface run_sweep uses (stimsim.brain.BrainTaskSpec has the same) --------------
+    @property
+    def evaluate(self):
+        """The chunk function executors run: f(spec, point_ids, values, numba_threads=None) -> DataFrame."""
+        return evaluate_chunk
+
+    def describe(self):
+        """What identifies the sweep's tasks (sweep.json: a resumed sweep must match it)."""
+        return {"task_version": TASK_VERSION, "kind": self.kind, "models": list(self.models),
+                "analysis": self.analysis_key(), "circuit": self.circuit.content_key(),
+                "parameters": list(self.names),
+                "drive": {"frequency_hz": canonical(self.frequency_hz), "amplitude": canonical(self.amplitude),
+                          "unit": self.drive.unit, "populations": self.drive.populations,
+                          "coupling": repr(self.drive.coupling)}}
+
+    def columns(self):
+        """Result columns with their units (after point_id, model, parameters, task_key, status, reason)."""
+        return result_columns(self.kind, self.output)
+
+    def chunk_size(self, n_points):
+        """Default points per chunk (:func:`stimsim.sweep.default_chunk_size`)."""
+        from ._run import default_chunk_size
+
+        return default_chunk_size(self, n_points)
+
     def analysis_key(self):
         """Canonical text of the settings that determine a task's result (besides circuit and drive)."""
         parts = [self.kind, self.output_population, self.output, self.integrator, str(self.record_every),
