@@ -8,7 +8,8 @@ Dynamics:
 - :class:`RegionalStimulus`: a sum of spatial patterns (regions x populations) x waveforms.
 - :func:`simulate_network`: NMM2 or NMM1 with fixed-step RK4 or Heun, delayed input interpolated
   at the Runge-Kutta stage times (``stimsim.kernels.delayed``), batches over G, speed and
-  stimulus scale as lanes.
+  stimulus scale as lanes; or the spiking QIF network in every region (``model='network'``,
+  :class:`SpikingBrainResult`).
 
 Anatomy and fields:
 
@@ -32,9 +33,10 @@ from ._fields import Montage, RegionalField, SphereHead, montage_field, regional
 from ._network import BrainNetwork
 from ._observables import regional_entrainment, regional_response, response_map_figure
 from ._simulate import BrainResult, RegionalStimulus, simulate_network
+from ._spiking import SpikingBrainResult
 from ._sweep import BrainTaskSpec, evaluate_brain_chunk
 
 __all__ = ["Connectome", "from_matrices", "generated_connectome", "load_csv", "load_tvb_zip", "normalise_weights",
            "save_tvb_zip", "tvb_data_connectome", "EEGLeadField", "eeg_from_sources", "eeg_lead_field", "Montage",
            "RegionalField", "SphereHead", "montage_field", "regional_lead_field", "BrainNetwork",
-           "regional_entrainment", "regional_response", "response_map_figure", "BrainTaskSpec", "evaluate_brain_chunk", "BrainResult", "RegionalStimulus", "simulate_network"]
+           "regional_entrainment", "regional_response", "response_map_figure", "BrainTaskSpec", "evaluate_brain_chunk", "BrainResult", "RegionalStimulus", "simulate_network", "SpikingBrainResult"]

@@ -359,6 +359,8 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
             res = simulate_network(bp.network, model, duration_ms=c.duration_ms, dt_ms=c.dt_ms, stimulus=stim,
                                    record_every=c.record_every, integrator=c.integrator, G=Gs,
                                    initial="fixed_point" if c.initial == "fixed_point" else None,
+                                   progress=None if progress else False,
+                                   network_options=c.model_options(model) if model == "network" else None,
                                    field_scale=np.tile([1.0, 0.0], len(bp.G_values)))
             results[model] = res
         rows, spectra = [], []

@@ -23,6 +23,13 @@ from ._network import BrainNetwork
 
 #: largest ring buffer of past activations a run may allocate, bytes
 MAX_HISTORY_BYTES = 2 * 2**30
+#: a run of more population-steps (steps x regions x populations x sets) shows a progress bar
+#: by default (benchmarks/bench_brain.py: ~220 ns per population-step for one set, so ~2 s)
+PROGRESS_ELEMENT_STEPS = 1e7
+#: wall time of one kernel call under a progress bar, s (the first call, of PROGRESS_FIRST_STEPS
+#: steps, measures the speed)
+PROGRESS_CALL_S = 0.5
+PROGRESS_FIRST_STEPS = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -246,7 +253,7 @@ def _check_memory(spec, network, B, nbuf, lanes):
         raise InputError(f"recording {spec.n_records:,} time points x {nv} variables x {R} regions x {P} populations "
                          f"x {B} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
                          f"raise record_every (now {spec.record_every}) or shorten duration_ms")
-    hist = nbuf * R * (-(-B // lanes) * lanes) * 8
+    hist = 2 * nbuf * R * (-(-B // lanes) * lanes) * 8               # s and z
     if hist > MAX_HISTORY_BYTES:
         raise InputError(f"the delay history needs {hist / 2**30:.1f} GiB ({nbuf} steps x {R} regions x {B} sets; "
                          f"limit {MAX_HISTORY_BYTES / 2**30:.0f} GiB): the longest delay spans too many steps; "
@@ -255,14 +262,17 @@ def _check_memory(spec, network, B, nbuf, lanes):
 
 def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stimulus=None, record_every=1,
                      integrator="rk4", initial=None, G=None, speed_mm_per_ms=None, field_scale=None,
-                     lanes=LANES, on_divergence="raise"):
-    """Integrate a network of regions with delayed long-range coupling (models.md M2/M4, M5).
+                     lanes=LANES, on_divergence="raise", network_options=None, progress=None,
+                     history="cubic"):
+    """Integrate a network of regions with delayed long-range coupling (models.md M1/M2/M4, M5).
 
     Parameters
     ----------
     network : BrainNetwork
-    model : {'nmm2', 'nmm1'} or Model
-        NMM2 (exact mean field, QIF local circuits) or NMM1 (heuristic; QIF or sigmoid).
+    model : {'nmm2', 'nmm1', 'network'} or Model
+        NMM2 (exact mean field, QIF local circuits), NMM1 (heuristic; QIF or sigmoid) or the
+        spiking QIF network in every region (``stimsim.brain._spiking``; every delay with a
+        nonzero weight must be >= dt_ms, sets run one after another).
     duration_ms, dt_ms : float
         Simulated time and fixed step, ms; dt <= 0.1 x the fastest time constant of the circuit.
     stimulus : None or RegionalStimulus
@@ -281,6 +291,21 @@ def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stim
         Largest number of sets per contiguous block (the vector width the compiler sees); a batch
         is split into at least as many blocks as numba has threads (blocks run on threads).
     on_divergence : {'raise', 'nan'}
+    network_options : None, dict or stimsim.models.NetworkOptions
+        Options of model 'network' (neurons, seed, noise, v_peak, raster_neurons, rate_window_ms,
+        parallel, progress; :class:`stimsim.models.NetworkModel`); region i of set b is seeded
+        with seed + b R + i. Refused for the mean-field models.
+    progress : None or bool
+        A progress bar (steps, rate, time left) for the mean-field models; None: shown when the
+        run holds more than PROGRESS_ELEMENT_STEPS population-steps. The run is then integrated
+        in calls of about PROGRESS_CALL_S seconds that continue one another exactly, which also
+        lets Ctrl-C stop it between calls.
+    history : {'cubic', 'linear'}
+        How delayed values are read between the stored steps (``stimsim.kernels.delayed``):
+        cubic Hermite with the slopes z / tau_s (fourth order in dt, the default), or linear
+        (second order; fewer operations per connection, for large sweeps where the step is
+        small anyway). Mean-field models only: the spiking network interpolates linearly.
+        For 'network', when not None, it overrides ``network_options['progress']``.
 
     Returns
     -------
@@ -302,9 +327,21 @@ def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stim
         m = _models.get(model)
     except ValueError:
         m = None
-    if m is None or m.name not in ("nmm2", "nmm1"):
-        raise InputError(f"model for a brain network must be 'nmm2' or 'nmm1', got {model!r}")
+    if m is None or m.name not in ("nmm2", "nmm1", "network"):
+        raise InputError(f"model for a brain network must be 'nmm2', 'nmm1' or 'network', got {model!r}")
+    if m.name == "network":
+        check_positive_int("lanes", lanes)
+        from ._spiking import simulate_spiking_network
+
+        return simulate_spiking_network(network, m, duration_ms, dt_ms, stimulus, record_every, integrator, initial,
+                                        G, speed_mm_per_ms, field_scale, on_divergence, network_options, progress)
+    if network_options is not None:
+        raise InputError(f"network_options apply only to model 'network' (the spiking network), not {m.name!r}")
     lanes = check_positive_int("lanes", lanes)
+    if history not in ("cubic", "linear"):
+        raise unknown_name_error("history", history, ("cubic", "linear"))
+    if progress not in (None, True, False):
+        raise InputError(f"progress must be None, True or False, got {progress!r}")
     spec = check_run([network.local], m, duration_ms, dt_ms, record_every, integrator)
     Gs, speeds, scales, batched = _lanes(network, G, speed_mm_per_ms, field_scale)
     B = Gs.size
@@ -322,15 +359,23 @@ def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stim
     nbuf = buffer_slots(int(off.max()) if off.size else 1)
     _check_memory(spec, network, B, nbuf, L)
     reuse = bool(np.all(d >= spec.dt_ms))
-    w0, w1 = wvals[None, :, None] * (1.0 - theta), wvals[None, :, None] * theta
+    from ..kernels.delayed import hermite_weights, linear_weights
+
+    if history == "cubic":
+        tau_s = network.local.populations[network.sender].tau_s
+        w = hermite_weights(wvals[None, :, None], theta, spec.dt_ms, tau_s)            # (4, 3, nnz, Ld)
+    else:
+        w = linear_weights(wvals[None, :, None], theta)                                # (2, 3, nnz, Ld)
 
     def per_lane(arr):          # (..., Ld) -> (nb, ..., Ld) with Ld = 1 or L
         if shared_speed:
             return np.ascontiguousarray(np.broadcast_to(arr, (-(-B // L),) + arr.shape))
         return _pad_lanes(arr, B, L)
 
+    if progress is None:
+        progress = spec.n_steps * network.n_regions * network.local.n_populations * B > PROGRESS_ELEMENT_STEPS
     states, status, wall = _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src,
-                                per_lane(off), per_lane(w0), per_lane(w1), nbuf, reuse)
+                                per_lane(off), per_lane(w), nbuf, reuse, bool(progress))
     bad = np.flatnonzero(status >= 0)
     if bad.size and on_divergence == "raise":
         b = int(bad[0])
@@ -358,8 +403,11 @@ def _delay_table(d, dt):
     return delay_table(d, dt)
 
 
-def _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src, off, w0, w1, nbuf, reuse):
-    """Pack into the lane layout, call the kernel; states (n_rec, n_recorded, R, P, B), status (B,)."""
+def _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src, off, w, nbuf, reuse, progress):
+    """Pack into the lane layout, call the kernel (in calls of about PROGRESS_CALL_S under a
+    progress bar, else one); states (n_rec, n_recorded, R, P, B), status (B,)."""
+    from tqdm.auto import tqdm
+
     from ..kernels import delayed as _k
 
     B = Gs.size
@@ -386,15 +434,31 @@ def _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src, of
     nb = y0p.shape[0]
     out = np.empty((spec.n_records, nb, m.n_recorded, RP, L))
     status = np.full((nb, L), -1, dtype=np.int64)
-    args = (K, recv_w, np.int64(network.sender), const, coef, waves, np.int64(stride), has_wave, Gp, row_ptr, src,
-            off, w0, w1, np.int64(nbuf), reuse, float(spec.dt_ms), np.int64(spec.n_steps),
-            np.int64(spec.record_every), np.int64(CHECK_EVERY), np.int64(INTEGRATORS[spec.integrator]), out, status)
-    t0 = time.perf_counter()
-    if m.name == "nmm2":
-        _k.integrate_nmm2(y0p, par, *args)
-    else:
-        kinds = np.ascontiguousarray(np.tile(local.transfer_parameters()[0], R))
-        _k.integrate_nmm1(y0p, par, kinds, *args)
-    wall = time.perf_counter() - t0
+    H = np.empty((nb, nbuf, R, 2, L))                    # ring buffer (s, z) and delayed sums, carried between calls
+    state = y0p.copy()                                   # the kernel leaves the state of its last step here
+    n_steps = spec.n_steps
+    per_call = PROGRESS_FIRST_STEPS if progress else n_steps
+    kinds = np.ascontiguousarray(np.tile(local.transfer_parameters()[0], R)) if m.name == "nmm1" else None
+    wall = 0.0
+    with tqdm(total=n_steps, desc=f"{m.name} brain network ({R} regions, {B} set{'s' * (B > 1)})", unit="step",
+              unit_scale=True, disable=not progress, leave=False) as bar:
+        n_begin = 0
+        while n_begin < n_steps:
+            n_end = min(n_steps, n_begin + per_call)
+            args = (K, recv_w, np.int64(network.sender), const, coef, waves, np.int64(stride), has_wave, Gp, row_ptr,
+                    src, off, w, H, np.int64(n_begin), np.int64(n_end), reuse, float(spec.dt_ms),
+                    np.int64(n_steps), np.int64(spec.record_every), np.int64(CHECK_EVERY),
+                    np.int64(INTEGRATORS[spec.integrator]), out, status)
+            t0 = time.perf_counter()
+            if m.name == "nmm2":
+                _k.integrate_nmm2(state, par, *args)
+            else:
+                _k.integrate_nmm1(state, par, kinds, *args)
+            took = time.perf_counter() - t0
+            wall += took
+            bar.update(n_end - n_begin)
+            # the next call lasts about PROGRESS_CALL_S (a whole number of drive chunks)
+            per_call = max(_k.CHUNK, int(PROGRESS_CALL_S * (n_end - n_begin) / max(took, 1e-9)) // _k.CHUNK * _k.CHUNK)
+            n_begin = n_end
     states = np.moveaxis(out, 1, -2).reshape(spec.n_records, m.n_recorded, RP, nb * L)[..., :B]
     return states.reshape(spec.n_records, m.n_recorded, R, P, B), status.reshape(-1)[:B], wall

@@ -281,7 +281,7 @@ def _run_group(spec, model, net, mi, f, points):
         res = simulate_network(net, model, duration_ms=spec.duration_ms, dt_ms=spec.dt_ms, stimulus=stim,
                                record_every=spec.record_every, integrator=spec.integrator, initial=spec.initial,
                                G=np.array([x[0] for x in lanes]), speed_mm_per_ms=np.array([x[1] for x in lanes]),
-                               field_scale=np.array([x[2] for x in lanes]), on_divergence="nan")
+                               field_scale=np.array([x[2] for x in lanes]), on_divergence="nan", progress=False)
     except (ValueError, InputError) as exc:
         return [_status_rows(spec, model, pid, vals, "failed", str(exc).replace("\n", " "), net)
                 for pid, vals, *_ in points]

@@ -18,30 +18,32 @@ Layout (as in ``common``): lanes are parameter sets (G, conduction speed, stimul
 in blocks of L, spread over threads with ``prange``; inside a block the state is ``Y[row, var, i]``
 with the flat index i = (r P + k) L + j (region r, population k, lane j).
 
-**History.** A ring buffer ``H[slot, region, lane]`` of 2^m slots holds s_sender of every region at
-the step times t_n = n dt; slot n & (2^m - 1) is time t_n. Before t = 0 the history is the initial
-state held constant (s_j(t) = s_j(0) for t < 0), and the coupling is continuous at t = 0.
+**History.** A ring buffer ``H[slot, region, 0 | 1, lane]`` of 2^m slots holds s_sender and
+z_sender of every region at the step times t_n = n dt; slot n & (2^m - 1) is
+time t_n. Before t = 0 the history is the initial s held constant (s_j(t) = s_j(0) for t < 0),
+and the coupling is continuous at t = 0.
 
 **Delayed values at the Runge-Kutta stage times** t_n + c dt (c = 0, 1/2, 1; rows dh = 2c of the
-drive): with tau = c - d/dt (steps relative to n), m0 = min(floor(tau), -1) and theta = tau - m0,
+drive): with tau = c - d/dt (steps relative to n), m0 = min(floor(tau), -1) and theta = tau - m0
+(:func:`delay_table`), the delayed value is the cubic Hermite interpolant on [t_{n+m0}, t_{n+m0+1}]
+of the values s and the slopes ds/dt = z / tau_s (models.md M2, M4: the synapse's own equation, so
+no extra evaluation), the "dense output" way of solving delay equations (Bellen & Zennaro,
+Numerical Methods for Delay Differential Equations, Oxford University Press 2003)::
 
-    s(t_n + c dt - d) ~= (1 - theta) H[n + m0] + theta H[n + m0 + 1]
+    s(t_n + c dt - d) ~= h00 s_a + h01 s_b + dt (h10 s'_a + h11 s'_b),   a = n + m0, b = a + 1
+    h00 = 2 theta^3 - 3 theta^2 + 1, h01 = 3 theta^2 - 2 theta^3, h10 = theta^3 - 2 theta^2 + theta,
+    h11 = theta^3 - theta^2
 
-(:func:`delay_table`): linear interpolation between the two grid values around the delayed time,
-error (theta (1 - theta) / 2) dt^2 |s''| <= dt^2 |s''| / 8, second order in dt. RK4's midpoint
-stages (c = 1/2) always fall between grid values, so with G != 0 the delayed coupling makes the
-scheme second order in dt (with a small constant: the two-region test loop is 2.4e-8 away from the
-method-of-steps solution at dt = 0.01 ms, and the error falls 4-fold when dt halves); G = 0 keeps
-RK4's fourth order, and Heun (c = 0, 1) reads grid values exactly when every delay is a multiple
-of dt. A delayed time inside the current step (d < c dt: only delays
-shorter than dt) is not yet computed; there m0 = -1 and theta in (1, 2]: linear extrapolation from
-t_{n-1} and t_n, error theta (theta - 1) dt^2 |s''| / 2 <= dt^2 |s''|, also second order; d = 0
-gives s(t_n) at c = 0 and the extrapolations 1.5 s(t_n) - 0.5 s(t_{n-1}), 2 s(t_n) - s(t_{n-1})
-at c = 1/2 and 1 (the coupling is explicit within the step). The delayed values
-never depend on the current step's stage states: the three sums (c = 0, 1/2, 1) are formed once
-per step (RK4 uses all three, Heun c = 0 and 1), and when every delay is >= dt the c = 0 sum of a
-step is, term for term, the c = 1 sum of the step before, so it is copied (:func:`delay_table`
-makes the two tables coincide then).
+(:func:`hermite_weights`), error at most dt^4 max|d^4 s/dt^4| / 384: fourth order, so RK4 keeps
+its fourth order with G != 0 (tested: the error against a method-of-steps reference falls about
+16-fold when dt halves). A delayed time before t = 0 reads the constant history exactly, with no
+slope (the history's kink at t = 0 would otherwise cost an order). A delayed time inside the
+current step (d < c dt: only delays shorter than dt) is not yet computed; there m0 = -1 and theta
+in (1, 2]: the same cubic extrapolated from [t_{n-1}, t_n], still O(dt^4); the coupling is
+explicit within the step. The delayed values never depend on the current step's stage states:
+the three sums (c = 0, 1/2, 1) are formed once per step (RK4 uses all three, Heun c = 0 and 1),
+and when every delay is >= dt the c = 0 sum of a step is, term for term, the c = 1 sum of the step
+before, so it is copied (:func:`delay_table` makes the two tables coincide then).
 
 All kernel functions use ``error_model="numpy"`` (non-finite values propagate and are reported
 per lane through ``status``).
@@ -167,17 +169,22 @@ def fill_drive(U, n0, nc, eta, const, coef, waves, stride, has_wave):
 
 
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
-def delayed_sums(C, a, H, n, mask, row_ptr, src, off, w0, w1, G):
-    """C[a, i L + j] = G_j sum_{e in row i} (w0 H[n - off] + w1 H[n - off + 1])[src_e, j].
+def delayed_sums(C, a, H, n, mask, row_ptr, src, off, w, G):
+    """C[a, i L + j] = G_j sum_{e in row i} W_e s_{src_e}(t_n + (a / 2) dt - d_e), lane j.
 
-    The delayed, weighted synaptic input of region i at stage time a (c = a / 2) for lane j
-    (module docstring); W is stored by rows (``row_ptr``, ``src``: the nonzero W[i, src]) and
-    w0 = W (1 - theta), w1 = W theta. ``off``, ``w0``, ``w1`` have shape (3, nnz, Ld) with Ld = 1
+    The delayed, weighted synaptic input of region i at stage time a (c = a / 2) for lane j, by
+    cubic Hermite interpolation between the ring-buffer slots n - off and n - off + 1 (module
+    docstring): w[0..3] = W (h00, h01, h10 dt / tau_s, h11 dt / tau_s) multiply s_a, s_b, z_a,
+    z_b (ds/dt = z / tau_s), H[slot, region, 0 | 1, lane] = s | z; with two rows, w = W (1 - theta),
+    W theta, linear interpolation of s (:func:`linear_weights`). A delayed time before t = 0 (slot n - off < 0) reads the constant
+    history s(0) = H[slot n - off + 1] (W = w[0] + w[1]). W is stored by rows (``row_ptr``,
+    ``src``: the nonzero W[i, src]); ``off`` (3, nnz, Ld) and ``w`` (4, 3, nnz, Ld) with Ld = 1
     (delays shared by the lanes: the lane loop is contiguous) or L.
     """
     R = row_ptr.shape[0] - 1
     L = G.shape[0]
     Ld = off.shape[2]
+    cubic = w.shape[0] == 4
     for i in range(R):
         base = i * L
         for j in range(L):
@@ -185,19 +192,60 @@ def delayed_sums(C, a, H, n, mask, row_ptr, src, off, w0, w1, G):
         for e in range(row_ptr[i], row_ptr[i + 1]):
             js = src[e]
             if Ld == 1:
-                sa = (n - off[a, e, 0]) & mask
+                first = n - off[a, e, 0]
+                sa = first & mask
                 sb = (sa + 1) & mask
-                u0 = w0[a, e, 0]
-                u1 = w1[a, e, 0]
-                for j in range(L):
-                    C[a, base + j] += u0 * H[sa, js, j] + u1 * H[sb, js, j]
+                if first < 0:
+                    u = w[0, a, e, 0] + w[1, a, e, 0]
+                    for j in range(L):
+                        C[a, base + j] += u * H[sb, js, 0, j]
+                elif cubic:
+                    u0 = w[0, a, e, 0]
+                    u1 = w[1, a, e, 0]
+                    u2 = w[2, a, e, 0]
+                    u3 = w[3, a, e, 0]
+                    for j in range(L):
+                        C[a, base + j] += (u0 * H[sa, js, 0, j] + u1 * H[sb, js, 0, j]
+                                           + u2 * H[sa, js, 1, j] + u3 * H[sb, js, 1, j])
+                else:
+                    u0 = w[0, a, e, 0]
+                    u1 = w[1, a, e, 0]
+                    for j in range(L):
+                        C[a, base + j] += u0 * H[sa, js, 0, j] + u1 * H[sb, js, 0, j]
             else:
                 for j in range(L):
-                    sa = (n - off[a, e, j]) & mask
+                    first = n - off[a, e, j]
+                    sa = first & mask
                     sb = (sa + 1) & mask
-                    C[a, base + j] += w0[a, e, j] * H[sa, js, j] + w1[a, e, j] * H[sb, js, j]
+                    if first < 0:
+                        C[a, base + j] += (w[0, a, e, j] + w[1, a, e, j]) * H[sb, js, 0, j]
+                    elif not cubic:
+                        C[a, base + j] += w[0, a, e, j] * H[sa, js, 0, j] + w[1, a, e, j] * H[sb, js, 0, j]
+                    else:
+                        C[a, base + j] += (w[0, a, e, j] * H[sa, js, 0, j] + w[1, a, e, j] * H[sb, js, 0, j]
+                                           + w[2, a, e, j] * H[sa, js, 1, j] + w[3, a, e, j] * H[sb, js, 1, j])
         for j in range(L):
             C[a, base + j] *= G[j]
+
+
+def linear_weights(weights, theta):
+    """(2, *theta.shape) = W (1 - theta, theta): linear interpolation of s (second order in dt)."""
+    t = np.asarray(theta, dtype=float)
+    return np.stack([weights * (1.0 - t), weights * t])
+
+
+def hermite_weights(weights, theta, dt_ms, tau_s_ms):
+    """(4, *theta.shape) = W (h00, h01, h10 dt/tau_s, h11 dt/tau_s) of :func:`delayed_sums`.
+
+    The cubic Hermite basis on the unit interval (theta: position of the delayed time after the
+    earlier slot, in steps; in (1, 2] it extrapolates), with the slope ds/dt = z / tau_s
+    (models.md M2, M4) from the stored z; ``weights`` broadcasts against ``theta``.
+    """
+    t = np.asarray(theta, dtype=float)
+    t2, t3 = t * t, t * t * t
+    k = dt_ms / tau_s_ms
+    return np.stack([weights * (2 * t3 - 3 * t2 + 1), weights * (3 * t2 - 2 * t3),
+                     weights * k * (t3 - 2 * t2 + t), weights * k * (t3 - t2)])
 
 
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
@@ -227,35 +275,48 @@ def brain_input(x, U, h, Y, row, var_s, K, recv_w, C, a, R):
 
 @numba.njit(cache=True, error_model="numpy")
 def write_history(H, slot, Y, var_s, sender, P):
-    """H[slot, r, j] = s of the sender population of region r, lane j, at the current state Y[0]."""
-    _, R, L = H.shape
+    """H[slot, r, 0 | 1, j] = s | z of the sender population of region r, lane j, at the current
+    state Y[0] (z is the variable after s in both models; s and z of a region side by side, as
+    they are read together)."""
+    _, R, _, L = H.shape
     for r in range(R):
         b = (r * P + sender) * L
         for j in range(L):
-            H[slot, r, j] = Y[0, var_s, b + j]
+            H[slot, r, 0, j] = Y[0, var_s, b + j]
+            H[slot, r, 1, j] = Y[0, var_s + 1, b + j]
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _start_history(nbuf, Y, var_s, sender, P, R, L):
-    """A ring buffer filled with the initial s_sender: the history before t = 0 is held constant."""
-    H = np.empty((nbuf, R, L))
-    for slot in range(nbuf):
+def _start_history(H, Y, var_s, sender, P):
+    """Fill the ring buffers with the initial s_sender and its z: the history before t = 0 is s
+    held constant (:func:`delayed_sums` reads no z there)."""
+    for slot in range(H.shape[0]):
         write_history(H, slot, Y, var_s, sender, P)
-    return H
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _save_state(ys, Y):
+    """ys[a, e, j] = Y[0, a, e L + j]: the working state back into the (NV, R P, L) layout."""
+    NV, RP, L = ys.shape
+    for a in range(NV):
+        for e in range(RP):
+            for j in range(L):
+                ys[a, e, j] = Y[0, a, e * L + j]
 
 
 @numba.njit(cache=True, error_model="numpy", forceinline=True)
-def _step_sums(C, n, reuse, method, H, mask, row_ptr, src, off, w0, w1, G):
-    """The delayed sums of step n at c = 0 (copied from the last step's c = 1 when ``reuse``),
+def _step_sums(C, n, n_begin, reuse, method, H, mask, row_ptr, src, off, w, G):
+    """The delayed sums of step n at c = 0 (copied from the last step's c = 1 when ``reuse``
+    and that step was taken in this call; formed anew, to the same bits, at a call's first step),
     c = 1/2 (RK4 only) and c = 1."""
-    if reuse and n > 0:
+    if reuse and n > n_begin:
         for i in range(C.shape[1]):
             C[0, i] = C[2, i]
     else:
-        delayed_sums(C, 0, H, n, mask, row_ptr, src, off, w0, w1, G)
+        delayed_sums(C, 0, H, n, mask, row_ptr, src, off, w, G)
     if method == RK4:
-        delayed_sums(C, 1, H, n, mask, row_ptr, src, off, w0, w1, G)
-    delayed_sums(C, 2, H, n, mask, row_ptr, src, off, w0, w1, G)
+        delayed_sums(C, 1, H, n, mask, row_ptr, src, off, w, G)
+    delayed_sums(C, 2, H, n, mask, row_ptr, src, off, w, G)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -276,8 +337,8 @@ def _record_nmm1(out, m, Y, x, kinds, p, rec):
 
 @numba.njit(cache=True, error_model="numpy", inline="always")
 def _block(is_nmm2, y0, par, kinds, K, recv_w, sender, const, coef, waves, stride, has_wave, G,
-           row_ptr, src, off, w0, w1, nbuf, reuse, dt, n_steps, record_every, check_every, method,
-           out, status):
+           row_ptr, src, off, w, Hg, n_begin, n_end, reuse, dt, n_steps, record_every, check_every,
+           method, out, status):
     NV, RP, L = y0.shape
     P = K.shape[0]
     R = RP // P
@@ -298,17 +359,23 @@ def _block(is_nmm2, y0, par, kinds, K, recv_w, sender, const, coef, waves, strid
     const_f = _flat_const(const, L)
     coef_f = _flat_coef(coef)
     U = np.empty((2 * CHUNK + 1, N))
+    # local work copies: the compiler then knows the sums' loads and stores alias nothing and
+    # vectorises them (reading the caller's buffer directly is slower: benchmarks/bench_brain.py)
     C = np.empty((3, R * L))
-    mask = nbuf - 1
-    H = _start_history(nbuf, Y, var_s, sender, P, R, L)
+    H = np.empty_like(Hg)
+    if n_begin > 0:
+        H[:] = Hg
+    mask = H.shape[0] - 1
+    if n_begin == 0:
+        _start_history(H, Y, var_s, sender, P)
     n_stages = 4 if method == RK4 else 2
     until_check = check_every
-    n0 = 0
-    for n in range(n_steps):
-        if n % CHUNK == 0:
+    n0 = n_begin
+    for n in range(n_begin, n_end):
+        if n % CHUNK == 0 or n == n_begin:
             n0 = n
             fill_drive(U, n0, min(CHUNK, n_steps - n0), eta, const_f, coef_f, waves, stride, has_wave)
-        _step_sums(C, n, reuse, method, H, mask, row_ptr, src, off, w0, w1, G)
+        _step_sums(C, n, n_begin, reuse, method, H, mask, row_ptr, src, off, w, G)
         h = 2 * (n - n0)
         if n == 0:
             if is_nmm2:
@@ -334,23 +401,29 @@ def _block(is_nmm2, y0, par, kinds, K, recv_w, sender, const, coef, waves, strid
                 store(out, m // record_every, y)
             else:
                 # the input at t_m: drive row h + 2, delayed sum at c = 0 of step m
-                delayed_sums(C, 0, H, m, mask, row_ptr, src, off, w0, w1, G)
+                delayed_sums(C, 0, H, m, mask, row_ptr, src, off, w, G)
                 brain_input(x, U, h + 2, Y, np.int64(0), var_s, K, recv_w, C, np.int64(0), R)
                 _record_nmm1(out, m // record_every, Y, x, kinds, p, rec)
         until_check -= 1
-        if until_check == 0 or m == n_steps:
+        if until_check == 0 or m == n_end:
             until_check = check_every
             mark_nonfinite(y, status, m)
+    _save_state(y0, Y)
+    Hg[:] = H
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def integrate_nmm2(y0, par, K, recv_w, sender, const, coef, waves, stride, has_wave, G, row_ptr, src,
-                   off, w0, w1, nbuf, reuse, dt, n_steps, record_every, check_every, method, out, status):
-    """Integrate blocks of NMM2 brain networks in parallel (models.md M2, M5; module docstring).
+                   off, w, H, n_begin, n_end, reuse, dt, n_steps, record_every, check_every, method,
+                   out, status):
+    """Integrate steps [n_begin, n_end) of blocks of NMM2 brain networks in parallel (models.md M2,
+    M5; module docstring). Calls over consecutive ranges continue one run exactly (the caller can
+    report progress between them); ``n_begin`` is a multiple of CHUNK.
 
     Parameters
     ----------
-    y0 : (nb, 4, R P, L) initial (r kHz, v, s kHz, z kHz), element r P + k
+    y0 : (nb, 4, R P, L) state at step n_begin (r kHz, v, s kHz, z kHz), element r P + k;
+        overwritten with the state at step n_end
     par : (nb, 4, R P, L) tau_m (ms), tau_s (ms), Delta, eta_bar
     K : (P, P) local effective coupling w_k J[k, l]; recv_w : (P,) long-range input factor w_k
         (0: the population receives none); sender : int, the sending population
@@ -358,9 +431,12 @@ def integrate_nmm2(y0, par, K, recv_w, sender, const, coef, waves, stride, has_w
         (model input units per waveform unit); waves : (n_samples, n_pat), sampled every
         ``stride`` half-steps; has_wave : bool
     G : (nb, L) global coupling per lane
-    row_ptr : (R + 1,), src : (nnz,) nonzero W[i, src] by rows; off, w0, w1 : (nb, 3, nnz, Ld)
-        ring-buffer offsets and weights W (1 - theta), W theta (:func:`delay_table`)
-    nbuf : int, ring-buffer slots (power of two); reuse : bool, every delay >= dt
+    row_ptr : (R + 1,), src : (nnz,) nonzero W[i, src] by rows; off : (nb, 3, nnz, Ld) ring-buffer
+        offsets (:func:`delay_table`); w : (nb, 4, 3, nnz, Ld) Hermite weights (:func:`hermite_weights`)
+        or (nb, 2, 3, nnz, Ld) linear ones (:func:`linear_weights`)
+    H : (nb, nbuf, R, 2, L) the ring buffer of s and z, nbuf slots (a power of two; filled at
+        n_begin = 0);
+    reuse : bool, every delay >= dt; n_steps : steps of the whole run
     out : (n_rec, nb, 4, R P, L) written in place; status : (nb, L) int64, -1 or the step at which
         a lane was first seen non-finite.
     """
@@ -368,13 +444,14 @@ def integrate_nmm2(y0, par, K, recv_w, sender, const, coef, waves, stride, has_w
     kinds = np.zeros(1, dtype=np.int64)
     for b in numba.prange(nb):
         _block(True, y0[b], par[b], kinds, K, recv_w, sender, const, coef[b], waves, stride, has_wave,
-               G[b], row_ptr, src, off[b], w0[b], w1[b], nbuf, reuse, dt, n_steps, record_every,
-               check_every, method, out[:, b], status[b])
+               G[b], row_ptr, src, off[b], w[b], H[b], n_begin, n_end, reuse, dt, n_steps,
+               record_every, check_every, method, out[:, b], status[b])
 
 
 @numba.njit(cache=True, error_model="numpy", parallel=True)
 def integrate_nmm1(y0, par, kinds, K, recv_w, sender, const, coef, waves, stride, has_wave, G, row_ptr,
-                   src, off, w0, w1, nbuf, reuse, dt, n_steps, record_every, check_every, method, out, status):
+                   src, off, w, H, n_begin, n_end, reuse, dt, n_steps, record_every, check_every, method,
+                   out, status):
     """Integrate blocks of NMM1 brain networks in parallel (models.md M4, M5; arguments as
     :func:`integrate_nmm2`, with y0 (nb, 2, R P, L) = (s, z), par (nb, 5, R P, L) = tau_s, eta_bar
     and the transfer parameters p0, p1, p2, kinds (R P,) int64 the transfer kind of each element;
@@ -382,5 +459,5 @@ def integrate_nmm1(y0, par, kinds, K, recv_w, sender, const, coef, waves, stride
     nb = y0.shape[0]
     for b in numba.prange(nb):
         _block(False, y0[b], par[b], kinds, K, recv_w, sender, const, coef[b], waves, stride, has_wave,
-               G[b], row_ptr, src, off[b], w0[b], w1[b], nbuf, reuse, dt, n_steps, record_every,
-               check_every, method, out[:, b], status[b])
+               G[b], row_ptr, src, off[b], w[b], H[b], n_begin, n_end, reuse, dt, n_steps,
+               record_every, check_every, method, out[:, b], status[b])
