@@ -24,9 +24,9 @@ def run(tmp_path, name, sets=(), folder=None):
     return out, pd.read_csv(out / "regional.csv")
 
 
-def split(reg, model):
-    s = reg[(reg.model == model) & (reg.condition == "stimulated")].reset_index(drop=True)
-    b = reg[(reg.model == model) & (reg.condition == "baseline")].reset_index(drop=True)
+def split(reg, model, window="during"):
+    s = reg[(reg.model == model) & (reg.condition == "stimulated") & (reg.window == window)].reset_index(drop=True)
+    b = reg[(reg.model == model) & (reg.condition == "baseline") & (reg.window == window)].reset_index(drop=True)
     return s, b
 
 
@@ -40,8 +40,10 @@ def test_tacs_alpha_occipital(tmp_path):
     assert bp.network.n_regions == 30 and bp.network.speed_mm_per_ms == 5.0
     assert bp.carrier.circuit.name == "pyramidal-physiological" and bp.carrier.models == ("nmm2", "nmm1")
     out, reg = run(tmp_path, "tacs-alpha-occipital")
-    assert {p.name for p in out.iterdir()} == {"regional.csv", "eeg_spectra.csv", "response_map.png",
-                                                "eeg_spectra.png", "metadata.json"}
+    assert {p.name for p in out.iterdir()} == {"regional.csv", "eeg_spectra.csv", "eeg.csv", "response_map.png",
+                                                "eeg_spectra.png", "eeg.png", "metadata.json"}
+    # the current flows for 3 s: 'during' is [1000, 3000] ms after the 1 s transient, 'after' [3000, 5000]
+    assert bp.windows == (("during", 1000.0, 3000.0), ("after", 3000.0, 5000.0))
     for model in ("nmm2", "nmm1"):
         s, b = split(reg, model)
         # the field at peak is the montage's field per mA x 1 mA
@@ -49,9 +51,21 @@ def test_tacs_alpha_occipital(tmp_path):
         k = int(np.argmax(np.abs(s.field_v_per_m_at_peak)))
         # the most strongly stimulated region answers at 10 Hz far above its unstimulated run
         assert s.response_hz[k] > 20 * b.response_hz[k] and s.band_power_hz2[k] > 20 * b.band_power_hz2[k]
+        # these models have no plasticity: after the current ends the 10 Hz answer dies out
+        sa, ba = split(reg, model, "after")
+        assert sa.response_hz[k] < 0.05 * s.response_hz[k]
     eeg = pd.read_csv(out / "eeg_spectra.csv")
-    at10 = eeg[(eeg.freq_hz == 10.0) & (eeg.model == "nmm2")].pivot(index="electrode", columns="condition", values="psd_au")
-    assert (at10.stimulated > at10.baseline).all()
+    at10 = eeg[(eeg.freq_hz == 10.0) & (eeg.model == "nmm2")].pivot_table(index="electrode", columns=["condition", "window"],
+                                                                        values="psd_au")
+    assert (at10["stimulated", "during"] > at10["baseline", "during"]).all()
+    assert (at10["stimulated", "after"] < 0.1 * at10["stimulated", "during"]).all()
+    # the EEG traces: the montage's 10 Hz is in the stimulated trace at O1 while the current flows
+    tr = pd.read_csv(out / "eeg.csv")
+    o1 = tr[(tr.model == "nmm2") & (tr.electrode == "O1") & (tr.G == 0.3)]
+    assert set(o1.condition) == {"stimulated", "baseline"} and o1.time_ms.min() == 1000.0
+    on = o1[(o1.condition == "stimulated") & (o1.time_ms >= 1000) & (o1.time_ms < 3000)].eeg_au.std()
+    off = o1[(o1.condition == "stimulated") & (o1.time_ms >= 4000)].eeg_au.std()
+    assert on > 10 * off
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["protocol"]["name"] == "brain-tacs-alpha-occipital" and meta["regions"] == 30
 

@@ -36,10 +36,11 @@ def cmd_brain(args):
     if not args.quiet:
         import pandas as pd
 
-        summary = regional.groupby(["model", "condition"])[[c for c in ("mean_rate_hz", "response_hz", "band_power_hz2")
-                                                           if c in regional]].mean()
+        summary = regional.groupby(["model", "condition", "window"])[[c for c in ("mean_rate_hz", "response_hz",
+                                                                         "band_power_hz2") if c in regional]].mean()
         with pd.option_context("display.width", 160, "display.precision", 4):
             print("mean over regions:")
             print(summary.to_string())
-    print(f"wrote {out}/ (regional.csv, eeg_spectra.csv, response_map.png, eeg_spectra.png, metadata.json)")
+    print(f"wrote {out}/ (regional.csv, eeg_spectra.csv, eeg.csv, response_map.png, eeg_spectra.png, eeg.png, "
+          "metadata.json)")
     return 0

@@ -31,11 +31,16 @@ Schema (units in key names where they apply)::
     band_hz = [8, 12]                   # band of the band-power columns (default: drive frequency +- 2 Hz)
     drive_frequency_hz = 10.0           # frequency of the response columns (default: the first channel's rhythm)
     eeg_electrodes = ["Fz", "Cz", "Pz", "O1", "O2"]   # simulated EEG (default: the 10-20 set)
+    after_stimulation = true            # also analyse the time after the montage current ends (if it does)
 
 The run simulates the network twice in one batch, with the montage and without it (the
-stimulus scaled by 1 and by 0), and writes per region the field, mean rates, the response at the
-drive frequency and the band power (``regional.csv``), the regional map (``response_map.png``),
-the simulated EEG spectra (``eeg_spectra.csv``, ``eeg_spectra.png``) and ``metadata.json``.
+stimulus scaled by 1 and by 0), and analyses the window *during* stimulation (from the end of
+run.transient_ms, or the current's onset, to the current's end) and, when the current ends
+before the run does, the window *after* it. It writes per model, G, condition, window and region
+the field, mean rates, the response and phase at the drive frequency, the band power and the
+entrainment columns (``regional.csv``), the regional map (``response_map.png``), the simulated
+EEG: spectra per window (``eeg_spectra.csv``, ``eeg_spectra.png``) and traces (``eeg.csv``,
+``eeg.png``), and ``metadata.json``.
 """
 from __future__ import annotations
 
@@ -53,7 +58,7 @@ TOP_KEYS = ("name", "description", "network", "montage", "run", "analysis", "swe
 NETWORK_KEYS = ("connectome", "regions", "seed", "normalise", "local", "G", "speed_mm_per_ms", "sender", "receivers")
 MONTAGE_KEYS = ("electrodes", "fields", "lambda_mm", "waveforms", "channels")
 CHANNEL_KEYS = ("electrodes", "waveforms")
-ANALYSIS_KEYS = ("band_hz", "eeg_electrodes", "drive_frequency_hz")
+ANALYSIS_KEYS = ("band_hz", "eeg_electrodes", "drive_frequency_hz", "after_stimulation")
 #: the 10-20 system's 19 electrodes: the default simulated EEG
 EEG_10_20 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4",
              "P8", "O1", "O2")
@@ -78,6 +83,7 @@ class BrainProtocol:
     carriers: tuple = ()             # one per channel (waveforms in mA on the run's grid)
     drive_frequency_hz: float = None
     montage_fields_source: str = "sphere"
+    windows: tuple = ()              # (name, start_ms, stop_ms): 'during' and, after the current ends, 'after'
     sweep: object = None             # (BrainTaskSpec, Design, chunk_size) of a [sweep] table (stimsim sweep)
 
 
@@ -289,14 +295,24 @@ def load_brain_protocol(path, sets=None):
         band = (max(0.5, f - 2.0), f + 2.0) if f else (8.0, 12.0)
     elif not (isinstance(band, list) and len(band) == 2 and 0 <= float(band[0]) < float(band[1])):
         _fail(source, "analysis.band_hz", f"must be [low, high] Hz with 0 <= low < high, got {band!r}")
-    window = carrier.duration_ms - carrier.transient_ms
-    resolution = 1000.0 / min(window, 1000.0)            # Hz: Welch segments of at most 1 s
-    if float(band[1]) - float(band[0]) < 2 * resolution:
-        _fail(source, "analysis.band_hz", f"{list(band)} Hz spans fewer than 2 frequency bins of the analysed "
-              f"{window:g} ms (run.duration_ms - run.transient_ms; resolution {resolution:.3g} Hz); widen the band "
-              "or lengthen the run")
-    if f and window * f / 1000.0 < 1.0:
-        _fail(source, "run.duration_ms", f"the analysed {window:g} ms hold less than one cycle of the {f:g} Hz drive")
+    after = ana.get("after_stimulation", True)
+    if not isinstance(after, bool):
+        _fail(source, "analysis.after_stimulation", f"must be true or false, got {after!r}")
+    windows = () if sweeping else analysis_windows(carriers, after)
+    if not sweeping and not windows:
+        _fail(source, "montage.waveforms", f"the montage current is zero throughout the analysed window "
+              f"[{carrier.transient_ms:g}, {carrier.duration_ms:g}] ms (run.transient_ms, run.duration_ms)")
+    for wname, lo, hi in windows:
+        window = hi - lo
+        what = ("the analysed" if wname == "during" else "the") + f" {window:g} ms {wname} stimulation"
+        hint = "lengthen the run" if wname == "during" else "lengthen the run or set analysis.after_stimulation = false"
+        resolution = 1000.0 / min(window, 1000.0)            # Hz: Welch segments of at most 1 s
+        if float(band[1]) - float(band[0]) < 2 * resolution:
+            _fail(source, "analysis.band_hz", f"{list(band)} Hz spans fewer than 2 frequency bins of {what} "
+                  f"[{lo:g}, {hi:g}] ms (resolution {resolution:.3g} Hz); widen the band or {hint}")
+        if f and window * f / 1000.0 < 1.0:
+            _fail(source, "run.duration_ms", f"{what} [{lo:g}, {hi:g}] ms hold less than one cycle of the {f:g} Hz "
+                  f"drive; {hint}")
     eeg = tuple(ana.get("eeg_electrodes", EEG_10_20))
     resolved = {"name": name, "description": data.get("description", ""), "network": net, "montage": mon,
                 "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
@@ -305,7 +321,8 @@ def load_brain_protocol(path, sets=None):
                        montage=tuple(montages), field=tuple(fields_), carrier=carrier, carriers=tuple(carriers),
                        drive_frequency_hz=float(f) if f else None, band_hz=tuple(float(b) for b in band),
                        eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling,
-                       resolved=json.loads(json.dumps(resolved)), montage_fields_source=str(fields))
+                       resolved=json.loads(json.dumps(resolved)), montage_fields_source=str(fields),
+                       windows=tuple(windows))
     if sweeping:
         return _with_sweep(bp, data, source)
     return bp
@@ -329,6 +346,33 @@ def _with_sweep(bp, data, source):
     resolved = dict(bp.resolved, sweep=json.loads(json.dumps(table)))
     resolved.pop("analysis", None)
     return dataclasses.replace(bp, sweep=sweep, resolved=resolved)
+
+
+def analysis_windows(carriers, after=True):
+    """The analysed windows of a run, ((name, start_ms, stop_ms), ...), from its montage currents.
+
+    'during': from the transient's end (or the current's onset, if later) to the current's end (or
+    the run's end); 'after': from the current's end to the run's end, when the current ends before
+    the run does and ``after``. A window is a span of the recording grid; () when the current is
+    zero throughout the analysed time.
+    """
+    c = carriers[0]
+    t, _ = c.drive_grid()
+    waves = np.stack([k.drive_grid()[1] for k in carriers], axis=1)
+    peak = float(np.max(np.abs(waves))) if waves.size else 0.0
+    on = np.any(np.abs(waves) > 1e-12 * peak, axis=1) if peak > 0 else np.zeros(t.size, dtype=bool)
+    on &= t >= c.transient_ms - 1e-9
+    if not on.any():
+        return ()
+    rec_dt = c.dt_ms * c.record_every
+    first, last = t[np.argmax(on)], t[on.size - 1 - np.argmax(on[::-1])]
+    # whole recording intervals: the window ends at the first record at or after the current's end
+    lo = max(c.transient_ms, np.floor(first / rec_dt + 1e-9) * rec_dt)
+    off = min(c.duration_ms, np.ceil(last / rec_dt - 1e-9) * rec_dt)
+    out = [("during", float(lo), float(max(off, lo + rec_dt)))]
+    if after and off + rec_dt < c.duration_ms - 1e-9:
+        out.append(("after", float(off), float(c.duration_ms)))
+    return tuple(out)
 
 
 def run_brain_protocol(bp, out_dir, progress=True, command=None):
@@ -363,47 +407,57 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                                    network_options=c.model_options(model) if model == "network" else None,
                                    field_scale=np.tile([1.0, 0.0], len(bp.G_values)))
             results[model] = res
-        rows, spectra = [], []
+        rows, spectra, traces = [], [], []
         lead = eeg_lead_field(bp.connectome, bp.eeg_electrodes)
         fig = None
+        rec_dt = c.dt_ms * c.record_every
+        k_send = bp.network.sender_index
         for model, res in results.items():
             t = res.time_ms
-            keep = t >= c.transient_ms
-            rec_dt = c.dt_ms * c.record_every
-            k_send = bp.network.sender_index
             rate = res.variable("r")                                       # (n_rec, R, P, 2), Hz
             s = res.variable("s")
+            analysed = t >= c.transient_ms - 1e-9
             for b, (G, label) in enumerate((g, lab) for g in bp.G_values for lab in ("stimulated", "baseline")):
-                y = rate[keep, :, k_send, b].T
-                reg = regional_response(y, rec_dt, t0_ms=float(t[keep][0]), drive_hz=bp.drive_frequency_hz,
-                                        band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
-                if bp.drive_frequency_hz:
-                    # judged against the same G's unstimulated lane (b + 1 for a stimulated lane); the
-                    # baseline against itself, so its PLV is the chance level and it is never locked
-                    ref = rate[keep, :, k_send, b + 1 if label == "stimulated" else b].T
-                    ent = regional_entrainment(y, ref, rec_dt, bp.drive_frequency_hz, t0_ms=float(t[keep][0]),
-                                               key=f"{model}|{G!r}|{label}")
-                    reg = pd.concat([reg, ent], axis=1)
-                reg.insert(0, "condition", label)
-                reg.insert(0, "G", G)
-                reg.insert(0, "model", model)
-                reg["field_v_per_m_at_peak"] = field_peak              # the field when |field| is largest
-                rows.append(reg)
-                # EEG: the sender's synaptic activation about its mean as the regional dipole moment
-                # (arbitrary units: the scale from activity to A m is not modelled)
-                q = s[keep, :, k_send, b].T
-                eeg = eeg_from_sources(lead, q - q.mean(axis=1, keepdims=True))
-                f, psd = welch_psd(eeg, rec_dt, nperseg=segment_samples(eeg.shape[1], rec_dt))
-                for e, name in enumerate(bp.eeg_electrodes):
-                    spectra.append(pd.DataFrame({"model": model, "G": G, "condition": label, "electrode": name,
-                                                 "freq_hz": f, "psd_au": psd[e]}))
+                # EEG: the sender's synaptic activation about its mean over the analysed time as the
+                # regional dipole moment (arbitrary units: the scale from activity to A m is not modelled)
+                q = s[:, :, k_send, b].T
+                eeg = eeg_from_sources(lead, q - q[:, analysed].mean(axis=1, keepdims=True))   # (electrodes, n_rec)
+                traces.append(pd.DataFrame({"model": model, "G": G, "condition": label,
+                                            "electrode": np.repeat(np.array(bp.eeg_electrodes, dtype=object),
+                                                                   int(analysed.sum())),
+                                            "time_ms": np.tile(t[analysed], len(bp.eeg_electrodes)),
+                                            "eeg_au": eeg[:, analysed].reshape(-1)}))
+                for wname, lo, hi in bp.windows:
+                    keep = (t >= lo - 1e-9) & (t <= hi + 1e-9)
+                    t0 = float(t[keep][0])
+                    y = rate[keep, :, k_send, b].T
+                    reg = regional_response(y, rec_dt, t0_ms=t0, drive_hz=bp.drive_frequency_hz,
+                                            band_hz=bp.band_hz, labels=list(bp.connectome.region_labels))
+                    if bp.drive_frequency_hz:
+                        # judged against the same G's unstimulated lane (b + 1 for a stimulated lane);
+                        # the baseline against itself, so its PLV is the chance level, never locked
+                        ref = rate[keep, :, k_send, b + 1 if label == "stimulated" else b].T
+                        ent = regional_entrainment(y, ref, rec_dt, bp.drive_frequency_hz, t0_ms=t0,
+                                                   key=f"{model}|{G!r}|{label}|{wname}")
+                        reg = pd.concat([reg, ent], axis=1)
+                    for col, v in (("window", wname), ("condition", label), ("G", G), ("model", model)):
+                        reg.insert(0, col, v)
+                    reg["field_v_per_m_at_peak"] = field_peak          # the field when |field| is largest
+                    rows.append(reg)
+                    e_w = eeg[:, keep]
+                    f, psd = welch_psd(e_w, rec_dt, nperseg=segment_samples(e_w.shape[1], rec_dt))
+                    for e, name in enumerate(bp.eeg_electrodes):
+                        spectra.append(pd.DataFrame({"model": model, "G": G, "condition": label, "window": wname,
+                                                     "electrode": name, "freq_hz": f, "psd_au": psd[e]}))
         regional = pd.concat(rows, ignore_index=True)
         eeg_table = pd.concat(spectra, ignore_index=True)
         write_csv(regional, stage / "regional.csv")
         write_csv(eeg_table, stage / "eeg_spectra.csv")
+        eeg_series = pd.concat(traces, ignore_index=True)
+        write_csv(eeg_series, stage / "eeg.csv")
         first = c.models[0]
         g0 = bp.G_values[0]
-        regional0 = regional[regional.G == g0]
+        regional0 = regional[(regional.G == g0) & (regional.window == "during")]
         sub = regional0[(regional0.model == first) & (regional0.condition == "stimulated")]
         value, what = ((sub.response_hz.to_numpy(), f"response at {bp.drive_frequency_hz:g} Hz (Hz)")
                        if bp.drive_frequency_hz else
@@ -416,11 +470,20 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
         fig = _eeg_figure(eeg_table[eeg_table.G == g0], first)
         save_figure(fig, stage / "eeg_spectra.png")
         close(fig)
+        fig = _eeg_trace_figure(eeg_series[(eeg_series.G == g0) & (eeg_series.model == first)], bp.windows,
+                                f"{bp.name}: {first}, G = {g0:g}")
+        save_figure(fig, stage / "eeg.png")
+        close(fig)
         write_json({"command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
                     "field": {"channels": [fl.source for fl in bp.field],
                               "peak_current_ma": [float(np.max(np.abs(w))) for w in waves_ma.T]},
+                    "windows": [{"name": n, "start_ms": lo, "stop_ms": hi} for n, lo, hi in bp.windows],
                     "files": {"regional.csv": list(regional.columns), "eeg_spectra.csv": list(eeg_table.columns),
-                              "response_map.png": what, "eeg_spectra.png": "EEG power spectra with and without the montage"},
+                              "eeg.csv": list(eeg_series.columns),
+                              "response_map.png": what + " (during stimulation)",
+                              "eeg_spectra.png": "EEG power spectra with and without the montage, during and after "
+                                                 "stimulation",
+                              "eeg.png": "simulated EEG traces with and without the montage"},
                     "eeg_units": "arbitrary (lead field x synaptic activation about its mean)",
                     "environment": environment_info()}, stage / "metadata.json")
     return regional, eeg_table
@@ -432,14 +495,42 @@ def _eeg_figure(table, model):
     with theme():
         electrodes = list(dict.fromkeys(table.electrode))[:6]
         fig, axes = subplots(1, len(electrodes), figsize=(3 * len(electrodes), 3), sharey=True)
+        curves = [("baseline", "during", "--", "unstimulated"), ("stimulated", "during", "-", "during stimulation"),
+                  ("stimulated", "after", ":", "after stimulation")]
         for ax, e in zip(axes[0], electrodes):
-            for cond, style in (("baseline", "--"), ("stimulated", "-")):
-                sub = table[(table.model == model) & (table.electrode == e) & (table.condition == cond)]
-                ax.semilogy(sub.freq_hz, sub.psd_au, style, label=cond)
+            for cond, window, style, label in curves:
+                sub = table[(table.model == model) & (table.electrode == e) & (table.condition == cond)
+                            & (table.window == window)]
+                if len(sub):
+                    ax.semilogy(sub.freq_hz, sub.psd_au, style, label=label)
             ax.set_title(e)
             ax.set_xlim(0, 80)
             ax.set_xlabel("frequency (Hz)")
         axes[0][0].set_ylabel("EEG power (a.u.)")
         axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
+def _eeg_trace_figure(table, windows, title):
+    """The simulated EEG at the 4 electrodes where the stimulated trace varies most, over the
+    analysed time, with and without the montage; the stimulation window shaded."""
+    from ..plots import subplots, theme
+
+    with theme():
+        spread = table[table.condition == "stimulated"].groupby("electrode", sort=False).eeg_au.std()
+        electrodes = list(spread.sort_values(ascending=False, kind="stable").index[:4])
+        fig, axes = subplots(len(electrodes), 1, figsize=(10, 1.8 * len(electrodes) + 0.6), sharex=True)
+        for ax, e in zip(axes[:, 0], electrodes):
+            for cond, color in (("baseline", "0.6"), ("stimulated", "C0")):
+                sub = table[(table.electrode == e) & (table.condition == cond)]
+                ax.plot(sub.time_ms, sub.eeg_au, color=color, lw=0.8, label=cond)
+            for name, lo, hi in windows:
+                if name == "during":
+                    ax.axvspan(lo, hi, color="C1", alpha=0.08, lw=0)
+            ax.set_ylabel(f"{e} (a.u.)")
+        axes[0, 0].legend(fontsize=8, loc="upper right")
+        axes[0, 0].set_title(title + " (shaded: montage current on)")
+        axes[-1, 0].set_xlabel("time (ms)")
         fig.tight_layout()
     return fig
