@@ -96,6 +96,10 @@ def test_tdcs_f3_f4(tmp_path):
     (["run.dt_ms=5.0"], "dt_ms"),
     (["run.duration_ms=1400.0"], r"analysis\.band_hz: .* fewer than 2 frequency bins"),
     (["network.G=[0.1, 0.1]"], "repeated"),
+    (["montage.waveforms.0.stop_ms=500.0"], r"montage\.waveforms: the montage current is zero throughout"),
+    (["montage.waveforms.0.stop_ms=4900.0"], r"100 ms after stimulation .*after_stimulation = false"),
+    (["analysis.after_stimulation='no'"], r"analysis\.after_stimulation: must be true or false"),
+    (['run.models=["nmm2", "network"]', "run.neurons=100000000"], r"run \(model 'network'\): .* GiB"),
 ])
 def test_bad_brain_protocols_are_one_line_exit_2(tmp_path, capsys, sets, match):
     out = tmp_path / "x"

@@ -317,6 +317,17 @@ def load_brain_protocol(path, sets=None):
     resolved = {"name": name, "description": data.get("description", ""), "network": net, "montage": mon,
                 "run": carrier.resolved["run"], "analysis": {"band_hz": [float(b) for b in band],
                                                              "eeg_electrodes": list(eeg)}}
+    if "network" in carrier.models and not sweeping:
+        # the spiking network's checks (options, delays, memory) before any model runs
+        from .. import models as _models
+        from ._spiking import check_spiking_run
+
+        try:
+            check_spiking_run(network, _models.get("network"), carrier.duration_ms, carrier.dt_ms,
+                              carrier.record_every, carrier.integrator, np.repeat(G_values, 2),
+                              None, np.tile([1.0, 0.0], len(G_values)), carrier.model_options("network"))
+        except InputError as exc:
+            raise InputError(f"{source}: run (model 'network'): {exc}") from None
     bp = BrainProtocol(name=name, description=str(data.get("description", "")), connectome=conn, network=network,
                        montage=tuple(montages), field=tuple(fields_), carrier=carrier, carriers=tuple(carriers),
                        drive_frequency_hz=float(f) if f else None, band_hz=tuple(float(b) for b in band),

@@ -223,6 +223,25 @@ def _check_sizes(network, spec, opts, B, plans, longest_chunk):
                          "steps; raise dt_ms or the speed, or shorten rate_window_ms")
 
 
+def check_spiking_run(network, model, duration_ms, dt_ms, record_every, integrator, G, speed_mm_per_ms, field_scale,
+                      options):
+    """Every check of a spiking brain run that needs no stimulus or initial state: the run grid,
+    the options, the delays and the memory; raises InputError before anything runs.
+
+    Returns (spec, options, (G, speeds, scales, batched), delay plans, longest chunk in steps).
+    """
+    spec = check_run([network.local], model, duration_ms, dt_ms, record_every, integrator)
+    opts = _options(model, network, spec, options)
+    lanes = _lanes(network, G, speed_mm_per_ms, field_scale)
+    Gs, speeds = lanes[0], lanes[1]
+    B = Gs.size
+    R, P, N = network.n_regions, network.local.n_populations, opts.neurons
+    longest = int(min(spec.n_steps, MAX_CHUNK_STEPS, max(64, _netmod.UPDATES_PER_CALL // (R * P * N))))
+    plans = [_delay_plan(network, spec.dt_ms, float(Gs[b]), float(speeds[b]), longest, b, B) for b in range(B)]
+    _check_sizes(network, spec, opts, B, plans, longest)
+    return spec, opts, lanes, plans, longest
+
+
 def simulate_spiking_network(network, model, duration_ms, dt_ms, stimulus, record_every, integrator, initial, G,
                              speed_mm_per_ms, field_scale, on_divergence, options, progress=None):
     """``simulate_network(network, "network", ...)``: the spiking QIF network in every region (module docstring).
@@ -269,17 +288,12 @@ def simulate_spiking_network(network, model, duration_ms, dt_ms, stimulus, recor
     """
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise InputError(f"progress must be true, false or None (automatic), got {progress!r}")
-    spec = check_run([network.local], model, duration_ms, dt_ms, record_every, integrator)
-    opts = _options(model, network, spec, options)
-    Gs, speeds, scales, batched = _lanes(network, G, speed_mm_per_ms, field_scale)
+    spec, opts, (Gs, speeds, scales, batched), plans, longest = check_spiking_run(
+        network, model, duration_ms, dt_ms, record_every, integrator, G, speed_mm_per_ms, field_scale, options)
     B = Gs.size
     stride = 1 if stimulus is None else _stimulus_stride(stimulus, network, spec)
     y0 = _initial(model, network, initial)
     R, P, N = network.n_regions, network.local.n_populations, opts.neurons
-    longest = int(min(spec.n_steps, MAX_CHUNK_STEPS,
-                      max(64, _netmod.UPDATES_PER_CALL // (R * P * N))))
-    plans = [_delay_plan(network, spec.dt_ms, float(Gs[b]), float(speeds[b]), longest, b, B) for b in range(B)]
-    _check_sizes(network, spec, opts, B, plans, longest)
     seeds = np.array([[(opts.seed + b * R + i) % 2**63 for i in range(R)] for b in range(B)], dtype=object)
 
     from tqdm.auto import tqdm
