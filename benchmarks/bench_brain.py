@@ -184,7 +184,7 @@ def compare_tvb(net, args, dt, steps, t1, tb):
           f"oscillation (stimsim's PING regions oscillate); coupled through the rate r, not a synaptic s_E")
     print("   - delays: TVB rounds each delay to whole steps (horizon "
           f"{out['horizon']} steps) and sums both coupling variables (r, V; cv = 0) over all afferents once per "
-          "step, held through the stages; stimsim sums s_E at each stage time with linear interpolation")
+          "step, held through the stages; stimsim sums s_E at each stage time by cubic Hermite interpolation")
     print("   - monitors: TVB TemporalAverage 1 ms; stimsim keeps every 20th step (1 ms)")
     print("   - integrators (per row below): TVB Simulator.run is its NumPy reference loop (HeunDeterministic or "
           "RungeKutta4thOrderDeterministic); TVB NbMPRBackend is its numba MPR kernel, which accepts only "
@@ -238,7 +238,7 @@ def main():
     args = ap.parse_args()
     net = generated_network(args.regions)
     dt, every = 0.05, 20
-    kw = dict(duration_ms=args.duration_ms, dt_ms=dt, record_every=every)
+    kw = dict(duration_ms=args.duration_ms, dt_ms=dt, record_every=every, progress=False)
     steps = int(round(args.duration_ms / dt))
     d = net.delays_ms[net.weights > 0]
     print(f"network: {args.regions} regions x ping (E, I), {int((net.weights > 0).sum())} connections, "
@@ -264,6 +264,15 @@ def main():
     print("G -> mean E rate (Hz), mean temporal SD of E rate (Hz):")
     for g, m, s in list(zip(Gs, late.mean(axis=(0, 1)), spread))[:: max(1, args.sets // 8)]:
         print(f"  G = {g:5.2f}: {m:7.2f} {s:7.2f}")
+
+    # the delayed values by linear interpolation (second order) instead of the cubic Hermite default
+    simulate_network(net, "nmm2", duration_ms=1.0, dt_ms=dt, history="linear")
+    simulate_network(net, "nmm2", duration_ms=1.0, dt_ms=dt, G=np.linspace(0.0, 1.0, 2), history="linear")
+    t1l, _ = best_of(lambda: simulate_network(net, "nmm2", history="linear", **kw), args.repeat)
+    tbl, _ = best_of(lambda: simulate_network(net, "nmm2", G=Gs, on_divergence="nan", history="linear", **kw),
+                     args.repeat)
+    print(f"history='linear': one run {t1l:.3f} s ({t1 / t1l:.2f} x faster than cubic), G sweep {tbl:.3f} s "
+          f"({tb / tbl:.2f} x)")
 
     compare_tvb(net, args, dt, steps, t1, tb)
 
