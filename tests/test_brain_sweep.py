@@ -89,7 +89,7 @@ def test_a_sweep_point_equals_the_same_run_by_stimsim_brain(tmp_path):
         base = reg[(reg.model == model) & (reg.condition == "baseline")].reset_index(drop=True)
         assert list(s.region) == list(b.region)
         np.testing.assert_allclose(s.field_v_per_m_per_ma * 2.0, b.field_v_per_m_at_peak, rtol=1e-12)
-        for col in ("mean_rate_hz", "response_hz", "band_power_hz2"):
+        for col in ("mean_rate_hz", "response_hz", "band_power_hz2", "gain_hz_per_v_per_m"):
             np.testing.assert_allclose(s[col], b[col], rtol=1e-9, atol=1e-12, err_msg=col)
         np.testing.assert_allclose(s.phase_rad, b.phase_rad, atol=1e-6)
         np.testing.assert_allclose(s.baseline_rate_hz, base.mean_rate_hz, rtol=1e-12)
@@ -98,7 +98,8 @@ def test_a_sweep_point_equals_the_same_run_by_stimsim_brain(tmp_path):
         # uncoupled (G = 0) and weakly driven, every region answers in proportion to its field
         u = sw[(sw.model == model) & (sw.G == 0.0) & (sw.frequency_hz == 30.0)]
         strong = np.abs(u.field_v_per_m_per_ma) > 0.01 * np.abs(u.field_v_per_m_per_ma).max()
-        per_field = (u.response_hz / np.abs(u.field_v_per_m_per_ma))[strong]
+        per_field = u.gain_hz_per_v_per_m[strong]
+        np.testing.assert_allclose(per_field, (u.response_hz / np.abs(2.0 * u.field_v_per_m_per_ma))[strong], rtol=1e-12)
         assert strong.sum() >= 4 and per_field.max() < 1.01 * per_field.min(), per_field
 
 

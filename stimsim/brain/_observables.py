@@ -84,6 +84,20 @@ def regional_response(rates_hz, dt_ms, t0_ms=0.0, drive_hz=None, band_hz=None, l
     return out
 
 
+def response_gain(response_hz, field_v_per_m):
+    """Response per V/m of field amplitude, per region: response_hz / |field_v_per_m| (Hz per V/m);
+    NaN where a region has no field (its gain is undefined).
+
+    Examples
+    --------
+    >>> response_gain([0.2, 0.1, 0.0], [0.5, -0.25, 0.0]).tolist()
+    [0.4, 0.4, nan]
+    """
+    E = np.abs(np.asarray(field_v_per_m, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(E > 0, np.asarray(response_hz, dtype=float) / E, np.nan)
+
+
 #: the columns of :func:`regional_entrainment`
 ENTRAINMENT_COLUMNS = ("natural_freq_hz", "self_oscillating", "mean_freq_hz", "ratio", "plv", "plv_1to1",
                        "plv_surrogate", "locked", "locked_1to1")

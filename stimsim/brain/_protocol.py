@@ -37,7 +37,8 @@ The run simulates the network twice in one batch, with the montage and without i
 stimulus scaled by 1 and by 0), and analyses the window *during* stimulation (from the end of
 run.transient_ms, or the current's onset, to the current's end) and, when the current ends
 before the run does, the window *after* it. It writes per model, G, condition, window and region
-the field, mean rates, the response and phase at the drive frequency, the band power and the
+the field, mean rates, the response and phase at the drive frequency (and, for the stimulated
+rows, the gain: response per V/m of the region's peak field), the band power and the
 entrainment columns (``regional.csv``), the regional map (``response_map.png``), the simulated
 EEG: spectra per window (``eeg_spectra.csv``, ``eeg_spectra.png``) and traces (``eeg.csv``,
 ``eeg.png``), and ``metadata.json``.
@@ -392,7 +393,8 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
     from ..io import environment_info, save_figure, staged_directory, write_csv, write_json
     from ..plots import close
     from ._eeg import eeg_from_sources, eeg_lead_field
-    from ._observables import regional_entrainment, regional_response, response_map_figure, segment_samples
+    from ._observables import (regional_entrainment, regional_response, response_gain, response_map_figure,
+                               segment_samples)
     from ._simulate import RegionalStimulus, simulate_network
 
     c = bp.carrier
@@ -454,6 +456,10 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                     for col, v in (("window", wname), ("condition", label), ("G", G), ("model", model)):
                         reg.insert(0, col, v)
                     reg["field_v_per_m_at_peak"] = field_peak          # the field when |field| is largest
+                    if bp.drive_frequency_hz:
+                        # the response per V/m of the region's peak field (stimulated rows; the baseline has no field)
+                        reg["gain_hz_per_v_per_m"] = (response_gain(reg.response_hz, field_peak)
+                                                      if label == "stimulated" else np.nan)
                     rows.append(reg)
                     e_w = eeg[:, keep]
                     f, psd = welch_psd(e_w, rec_dt, nperseg=segment_samples(e_w.shape[1], rec_dt))

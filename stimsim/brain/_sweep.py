@@ -162,6 +162,7 @@ class BrainTaskSpec:
                 "baseline_rate_hz": "mean rate without the stimulus, Hz",
                 "response_hz": "amplitude of the rate at the drive frequency (zero-to-peak), Hz",
                 "phase_rad": "its phase relative to the current A cos(2 pi f t), rad",
+                "gain_hz_per_v_per_m": "response_hz per V/m of the region's field amplitude (empty: no field there)",
                 "band_power_hz2": "Welch power of the rate in the band, Hz^2",
                 "baseline_band_power_hz2": "the same without the stimulus, Hz^2"}
         if self.entrainment:
@@ -262,7 +263,7 @@ def _status_rows(spec, model, pid, vals, status, reason, net=None):
 
 def _run_group(spec, model, net, mi, f, points):
     """One batch: a stimulated lane per point, an unstimulated lane per distinct (G, speed)."""
-    from ._observables import regional_entrainment, regional_response, segment_samples
+    from ._observables import regional_entrainment, regional_response, response_gain, segment_samples
     from ._simulate import RegionalStimulus, simulate_network
 
     base = {}
@@ -309,6 +310,7 @@ def _run_group(spec, model, net, mi, f, points):
                             "task_key": key, "status": "ok", "reason": "", "field_v_per_m_per_ma": per_ma,
                             "mean_rate_hz": reg.mean_rate_hz, "baseline_rate_hz": y0.mean(axis=1),
                             "response_hz": reg.response_hz, "phase_rad": reg.phase_rad,
+                            "gain_hz_per_v_per_m": response_gain(reg.response_hz, per_ma * a),
                             "band_power_hz2": reg.band_power_hz2,
                             "baseline_band_power_hz2": np.asarray(band_power(y0, rec_dt, tuple(band), nperseg=nper),
                                                                   dtype=float)})
