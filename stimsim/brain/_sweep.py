@@ -327,8 +327,8 @@ def validate_brain_sweep(table, bp, source="protocol"):
     from ..analysis import LockingCriterion
     from ..continuation import parameter as parse_parameter
     from ..protocol.schema import _Reader, _key_text, _show
-    from ..protocol.study import _grid
-    from ..sweep._points import DESIGNS, Design
+    from ..sweep._points import DESIGNS
+    from ..sweep._spec import axis_values, read_design
     from ._fields import Montage, RegionalField
 
     r = _Reader(table, "sweep", source)
@@ -387,18 +387,7 @@ def validate_brain_sweep(table, bp, source="protocol"):
             except InputError as exc:
                 pr.fail(f"{exc} (network parameters: {', '.join(NETWORK_PARAMETERS)})", key)
         minimum = {"speed_mm_per_ms": 0.0, "frequency_hz": 0.0}.get(name)
-        if design_kind in ("random", "lhs"):
-            if not isinstance(raw, list) or len(raw) != 2:
-                pr.fail(f"a {design_kind} sample needs bounds [low, high], got {_show(raw)}", key)
-            vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
-            if vals[0] >= vals[1]:
-                pr.fail(f"bounds must be [low, high] with low < high, got {_show(raw)}", key)
-        elif design_kind == "grid":
-            vals = _grid(pr, key, raw if isinstance(raw, (list, dict)) else [raw], None, False, "")
-        else:
-            if not isinstance(raw, list) or not raw:
-                pr.fail(f"a list sweep needs a non-empty list of values, got {_show(raw)}", key)
-            vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
+        vals = axis_values(pr, key, raw, design_kind)
         for v in (min(vals), max(vals)):
             if par is not None:
                 try:
@@ -415,20 +404,7 @@ def validate_brain_sweep(table, bp, source="protocol"):
         names.append(name)
         parsed.append(par)
         values[name] = list(vals)
-    log = tuple(r.string_list("log", [], names, nonempty=False)) if r.has("log") else ()
-    if "montage" in log:
-        r.fail("montage is not a number", "log")
-    sampled = design_kind in ("random", "lhs")
-    if not sampled:
-        for k in ("n", "log"):
-            if r.has(k):
-                r.fail(f"applies only to design = 'random' or 'lhs' (here {design_kind!r})", k)
-    n = r.integer("n", 100, minimum=1) if sampled else 0
-    seed = r.integer("seed", 0, minimum=0)
-    try:
-        design = Design(design_kind, values, n=n, seed=seed, log=log)
-    except InputError as exc:
-        r.fail(str(exc), "parameters")
+    design, seed = read_design(r, design_kind, values, default_n=100)
     f_fixed = r.number("frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
     if "frequency_hz" not in names and f_fixed is None:
         r.fail("is required unless frequency_hz is a design parameter", "frequency_hz")

@@ -50,12 +50,11 @@ per lane through ``status``).
 """
 from __future__ import annotations
 
-import math
 
 import numba
 import numpy as np
 
-from ..transfer import QIF, mean_voltage, transfer
+from ..transfer import mean_voltage, transfer
 from . import nmm1 as _nmm1
 from . import nmm2 as _nmm2
 from .common import RK4, alloc_work, load_state, mark_nonfinite, stage_plan, store

@@ -46,6 +46,44 @@ KEYS = ("kind", "design", "n", "seed", "log", "frequency_hz", "amplitude", "nois
 SAMPLES_PER_PERIOD = 24
 
 
+def axis_values(pr, key, raw, design_kind):
+    """The values of one design axis (a tuple of floats): bounds [low, high] of a random or lhs
+    sample, a grid (list or {start, stop, num}), or a list sweep's values (zipped; order and
+    repeats kept). ``pr`` reads [sweep.parameters] (key paths in messages)."""
+    from ..protocol.schema import _show
+    from ..protocol.study import _grid
+
+    if design_kind in ("random", "lhs"):
+        if not isinstance(raw, list) or len(raw) != 2:
+            pr.fail(f"a {design_kind} sample needs bounds [low, high], got {_show(raw)}", key)
+        vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
+        if vals[0] >= vals[1]:
+            pr.fail(f"bounds must be [low, high] with low < high, got {_show(raw)}", key)
+        return vals
+    if design_kind == "grid":
+        return tuple(_grid(pr, key, raw if isinstance(raw, (list, dict)) else [raw], None, False, ""))
+    if not isinstance(raw, list) or not raw:
+        pr.fail(f"a list sweep needs a non-empty list of values, got {_show(raw)}", key)
+    return tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
+
+
+def read_design(r, design_kind, values, default_n):
+    """(Design, seed) from the [sweep] keys log, n and seed and the axes' values {name: values}."""
+    names = list(values)
+    log = tuple(r.string_list("log", [], names, nonempty=False)) if r.has("log") else ()
+    sampled = design_kind in ("random", "lhs")
+    if not sampled:
+        for k in ("n", "log"):
+            if r.has(k):
+                r.fail(f"applies only to design = 'random' or 'lhs' (here {design_kind!r})", k)
+    n = r.integer("n", default_n, minimum=1) if sampled else 0
+    seed = r.integer("seed", 0, minimum=0)
+    try:
+        return Design(design_kind, values, n=n, seed=seed, log=log), seed
+    except InputError as exc:
+        r.fail(str(exc), "parameters")
+
+
 def validate_sweep(table, protocol, source="protocol", path="sweep"):
     """Validate a raw ``[sweep]`` table against a loaded protocol; return (TaskSpec, Design, chunk_size).
 
@@ -86,22 +124,8 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
                 par = parse_parameter(name, circuit, protocol.coupling if protocol.drive_unit == "field" else None)
             except InputError as exc:
                 pr.fail(f"{exc} (drive parameters: {', '.join(DRIVE_PARAMETERS)})", key)
-        if design_kind in ("random", "lhs"):
-            if not isinstance(raw, list) or len(raw) != 2:
-                pr.fail(f"a {design_kind} sample needs bounds [low, high], got {_show(raw)}", key)
-            vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
-            if vals[0] >= vals[1]:
-                pr.fail(f"bounds must be [low, high] with low < high, got {_show(raw)}", key)
-            check = vals
-        elif design_kind == "grid":
-            vals = _grid(pr, key, raw if isinstance(raw, (list, dict)) else [raw], None, False, "")
-            check = (min(vals), max(vals))
-        else:                                        # list: zipped, order and repeats kept
-            if not isinstance(raw, list) or not raw:
-                pr.fail(f"a list sweep needs a non-empty list of values, got {_show(raw)}", key)
-            vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
-            check = (min(vals), max(vals))
-        for v in check:
+        vals = axis_values(pr, key, raw, design_kind)
+        for v in (min(vals), max(vals)):
             if par is not None:
                 try:
                     par.check_value(v, "each value")
@@ -112,18 +136,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
         names.append(name)
         parsed.append(par)
         values[name] = list(vals)
-    log = tuple(r.string_list("log", [], names, nonempty=False)) if r.has("log") else ()
-    sampled = design_kind in ("random", "lhs")
-    if not sampled:
-        for k in ("n", "log"):
-            if r.has(k):
-                r.fail(f"applies only to design = 'random' or 'lhs' (here {design_kind!r})", k)
-    n = r.integer("n", 1000, minimum=1) if sampled else 0
-    seed = r.integer("seed", 0, minimum=0)
-    try:
-        design = Design(design_kind, values, n=n, seed=seed, log=log)
-    except InputError as exc:
-        r.fail(str(exc), "parameters")
+    design, seed = read_design(r, design_kind, values, default_n=1000)
 
     f_fixed = r.number("frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
     if kind in ("lockin", "linear", "entrainment") and "frequency_hz" not in names and f_fixed is None:
