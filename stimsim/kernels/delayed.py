@@ -50,7 +50,6 @@ per lane through ``status``).
 """
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 
