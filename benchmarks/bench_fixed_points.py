@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 import stimsim
-from stimsim.dynamics._equilibria import (EXHAUSTIVE_MAX_POPULATIONS, equilibrium_residual,
-                                          find_equilibrium_rates)
+from stimsim.dynamics._equilibria import equilibrium_residual, find_equilibrium_rates
+from stimsim.dynamics._exhaustive import EXHAUSTIVE_MAX_POPULATIONS
 
 SIZES = (1, 2, 3, 10, 30, 68, 100)
 

@@ -14,17 +14,18 @@ import numpy as np
 from . import models as _models
 from .circuit import Circuit
 from .drive import SampledInput, SinusoidInput, split_input
+from .dynamics import find_fixed_points
 from .errors import InputError, SimulationDiverged, check_positive, check_positive_int, unknown_name_error
 from .result import BatchResult, SimulationResult
 from .units import hz_to_rad_per_ms
 
+from .kernels.common import CHECK_EVERY, pad_lanes
 from .kernels.common import METHODS as INTEGRATORS
+
 #: dt may be at most this fraction of the fastest time constant (tau_m or tau_s)
 MAX_DT_FRACTION = 0.1
 #: parameter sets per block of contiguous lanes in batched runs
 LANES = 32
-#: how often (steps) the kernels look for non-finite states between recordings
-CHECK_EVERY = 1024
 #: largest recorded output a run may allocate, bytes (a clear error beats an out-of-memory kill)
 MAX_OUTPUT_BYTES = 8 * 2**30
 
@@ -138,8 +139,10 @@ def check_sinusoid(sine, P, spec):
 
 
 def initial_state(circuit, model, initial=None):
-    """Initial state (n_state, P) of ``model`` (see :meth:`stimsim.models.Model.initial_state`)."""
-    return _models.get(model).initial_state(circuit, initial)
+    """Initial state (n_state, P) of ``model`` (see :meth:`stimsim.models.Model.initial_state`);
+    ``'fixed_point'``: at the lowest-rate fixed point (:func:`stimsim.dynamics.find_fixed_points`)."""
+    rates = find_fixed_points(circuit)[0] if isinstance(initial, str) and initial == "fixed_point" else None
+    return _models.get(model).initial_state(circuit, initial, rates)
 
 
 def _split(inp):
@@ -177,7 +180,7 @@ def checked_initial_state(model, circuit, initial, require_finite=True):
     """
     try:
         with np.errstate(all="ignore"):
-            y0 = model.initial_state(circuit, initial)
+            y0 = initial_state(circuit, model, initial)
     except ValueError as exc:
         raise InputError(str(exc)) from None
     y0 = np.asarray(y0, dtype=float)
@@ -190,16 +193,6 @@ def checked_initial_state(model, circuit, initial, require_finite=True):
     return y0
 
 
-def _pad_lanes(arr, B, L):
-    """(..., B) -> (nb, ..., L), padding the last axis by repeating the last set."""
-    nb = -(-B // L)
-    pad = nb * L - B
-    if pad:
-        arr = np.concatenate([arr, np.repeat(arr[..., -1:], pad, axis=-1)], axis=-1)
-    arr = arr.reshape(arr.shape[:-1] + (nb, L))
-    return np.ascontiguousarray(np.moveaxis(arr, -2, 0))
-
-
 def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     """Integrate B circuits; return (states (n_rec, n_recorded, P, B), status (B,), wall seconds).
 
@@ -210,10 +203,10 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
     P = circuits[0].n_populations
     L = 1 if B == 1 else lanes
     model = spec.model
-    y0 = _pad_lanes(np.stack(initials, axis=-1), B, L)
-    par = _pad_lanes(model.kernel_parameters(circuits), B, L)
-    K = _pad_lanes(np.stack([c.effective_coupling for c in circuits], axis=-1), B, L)
-    const = _pad_lanes(np.stack([c.vector("I") for c in circuits], axis=-1), B, L)
+    y0 = pad_lanes(np.stack(initials, axis=-1), B, L)
+    par = pad_lanes(model.kernel_parameters(circuits), B, L)
+    K = pad_lanes(np.stack([c.effective_coupling for c in circuits], axis=-1), B, L)
+    const = pad_lanes(np.stack([c.vector("I") for c in circuits], axis=-1), B, L)
     nb = y0.shape[0]
 
     sampled = [s for s, _ in inputs]
@@ -229,12 +222,12 @@ def run_kernel(circuits, spec, inputs, initials, lanes=LANES):
         else:
             n = min(s.values.shape[0] for s in sampled if s is not None)
             stack = np.stack([s.values[:n] if s is not None else np.zeros((n, P)) for s in sampled], axis=-1)
-            series = np.ascontiguousarray(np.moveaxis(_pad_lanes(np.moveaxis(stack, 0, -2), B, L), -2, 0))
+            series = np.ascontiguousarray(np.moveaxis(pad_lanes(np.moveaxis(stack, 0, -2), B, L), -2, 0))
     has_sin = any(w is not None for w in sines)
     amp = np.stack([np.broadcast_to(w.amplitude, (P,)) if w is not None else np.zeros(P) for w in sines], axis=-1)
     omega = np.array([hz_to_rad_per_ms(w.freq_hz) if w is not None else 0.0 for w in sines])
     phase = np.array([w.phase_rad if w is not None else 0.0 for w in sines])
-    amp, omega, phase = _pad_lanes(amp, B, L), _pad_lanes(omega, B, L), _pad_lanes(phase, B, L)
+    amp, omega, phase = pad_lanes(amp, B, L), pad_lanes(omega, B, L), pad_lanes(phase, B, L)
 
     nv = model.n_recorded
     out = np.empty((spec.n_records, nb, nv, P, L))

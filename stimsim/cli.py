@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
@@ -24,12 +23,9 @@ import traceback
 import warnings
 from pathlib import Path
 
+# exit codes and --set parsing live below every sub-command module, which import them from there
+from ._cli_common import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, parse_set
 from .errors import InputError, SimulationDiverged, Terminated
-
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 1
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 @contextlib.contextmanager
@@ -73,27 +69,6 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def parse_set(items):
-    """['J=10', 'eta_bar.E=2'] -> {'J': 10.0, 'eta_bar': {'E': 2.0}} (values parsed as JSON when possible)."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise InputError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        if isinstance(value, dict) and not value:
-            raise InputError(f"--set {item}: an empty table would change nothing; give values or leave it out")
-        if "." in key:
-            param, pop = key.split(".", 1)
-            out.setdefault(param, {})[pop] = value
-        else:
-            out[key] = value
-    return out
 
 
 def cmd_presets(args):

@@ -37,4 +37,4 @@ def jacobian_nmm1(circuit, s_khz):
 
 
 def initial_state(circuit, model, initial=None):
-    return stimsim.models.get(model).initial_state(circuit, initial)
+    return stimsim._simulate.initial_state(circuit, model, initial)

@@ -278,7 +278,7 @@ def test_bad_network_is_refused(change, match):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(dt_ms=0.5), r"dt_ms=0.5 is too coarse"),
-    (dict(model="nmm3"), r"model for a brain network must be 'nmm2', 'nmm1' or 'network'"),
+    (dict(model="nmm3"), r"unknown model 'nmm3' \(did you mean 'nmm2'\?\)"),
     (dict(G=[0.1, np.nan]), r"G must be finite"),
     (dict(G=[0.1, 0.2], speed_mm_per_ms=[1.0, 2.0, 3.0]), r"one common length"),
     (dict(speed_mm_per_ms=[-1.0]), r"speed_mm_per_ms must be > 0"),
@@ -318,3 +318,28 @@ def test_a_run_split_into_calls_under_a_progress_bar_is_the_one_call_run(model, 
     split = simulate_network(net, model, progress=True, **kw)
     np.testing.assert_array_equal(split.states, one.states)
     assert "brain network (3 regions, 2 sets)" in capsys.readouterr().err
+
+
+def test_a_model_without_the_delay_capability_is_refused_by_name():
+    """The engine asks the model: a model that does not declare supports_delays is refused with its
+    name and the capability, before anything runs."""
+    class NoDelays(stimsim.models.NMM2Model):
+        name = "nmm2-without-delays"
+        supports_delays = False
+
+    with pytest.raises(InputError, match=r"model 'nmm2-without-delays' cannot run as the local circuit of a "
+                                         r"whole-brain network with delays: it lacks the capability 'supports_delays'; "
+                                         r"models that have it: nmm2, nmm1, network"):
+        simulate_network(BrainNetwork(**OK), model=NoDelays(), duration_ms=5.0, dt_ms=0.01)
+
+
+@pytest.mark.parametrize("name", ["nmm2", "nmm1"])
+def test_the_declared_sent_variable_and_slope_are_the_kernels(name):
+    """The delayed kernel sends the state row VAR_S and stores the next row as its slope (z, with
+    ds/dt = z / tau_s): the model's declarations name those rows."""
+    import importlib
+
+    m = stimsim.models.get(name)
+    kernel = importlib.import_module(f"stimsim.kernels.{name}")
+    assert m.state_names.index(m.long_range_variable) == kernel.VAR_S
+    assert m.history_slope == ("z", "tau_s") and m.state_names.index("z") == kernel.VAR_S + 1

@@ -1,6 +1,6 @@
 """The spiking QIF network (model 'network') in a brain network of regions with delays (stimsim.brain).
 
-References, each independent of stimsim/brain/_spiking.py:
+References, each independent of stimsim/models/_network_regions.py:
 
 - G = 0: every region is the standalone network run (stimsim.simulate(local, model="network"),
   seed + i for region i, seed + b R + i for set b), bit for bit, with noise and a stimulus too.
@@ -47,7 +47,7 @@ def test_zero_coupling_with_noise_stimulus_and_a_batch_is_the_standalone_run(mon
     """Two populations, noise, a uniform 40 Hz field and two sets: set b, region i is the standalone
     run with seed + b R + i and the field's input (the same numbers, and the same raster), also when
     the run is cut into 22 chunks of 137 steps (noise keys, rate windows and records across chunks)."""
-    import stimsim.brain._spiking as spiking
+    import stimsim.models._network_regions as spiking
 
     monkeypatch.setattr(spiking, "MAX_CHUNK_STEPS", 137)
     c = stimsim.preset("ping")
@@ -169,7 +169,7 @@ NET2 = BrainNetwork(PYR, [[0.0, 1.0], [1.0, 0.0]], [[0.0, 40.0], [40.0, 0.0]], G
     (NET2, dict(network_options=dict(neurons=0)), r"neurons must be an integer >= 1, got 0"),
     (NET2, dict(network_options=dict(v_peak=1e4)), r"dt_ms=0.01 is too coarse for v_peak=10000"),
     (NET2, dict(network_options="neurons=100"), r"network_options must be None, a dict .* got str"),
-    (NET2, dict(model="nmm2", network_options=dict(neurons=100)), r"network_options apply only to model 'network'"),
+    (NET2, dict(model="nmm2", network_options=dict(neurons=100)), r"network_options are options of the model; model 'nmm2' takes none \(models with options: network\)"),
     (NET2, dict(progress="yes"), r"progress must be true, false or None"),
     (NET2, dict(initial=np.array([[0.0], [-1.0], [0.0], [0.0]])), r"rates r must be > 0 kHz for the network"),
     (BrainNetwork(stimsim.preset("jansen-rit"), [[0, 1], [1, 0]], [[0, 40], [40, 0]]), dict(dt_ms=0.1),
@@ -183,7 +183,7 @@ def test_bad_spiking_brain_run_is_refused_before_any_kernel(no_kernel, net, kwar
 
 def test_neurons_of_all_regions_must_fit_in_memory(no_kernel, monkeypatch):
     """One region's neurons fit (simulate accepts them), the brain's do not: the message counts regions."""
-    import stimsim.models._network as netmod
+    import stimsim.models._network_neurons as netmod
 
     net = BrainNetwork(PYR, np.ones((3, 3)) - np.eye(3), np.full((3, 3), 40.0), G=1.0)
     per_region = 1000 * (netmod.BYTES_PER_NEURON + netmod.BUILD_BYTES_PER_NEURON)
@@ -200,7 +200,7 @@ def test_uncoupled_sets_and_whole_step_delays_are_accepted(monkeypatch, window_m
     """G = 0 ignores the delays (even zero-length self-connections) and equals the standalone run for
     rate windows of 1 ms (default), one step and 37 steps (records every 10 steps, chunks of 64); a
     delay of exactly one step runs in chunks of one step."""
-    import stimsim.brain._spiking as spiking
+    import stimsim.models._network_regions as spiking
 
     monkeypatch.setattr(spiking, "MAX_CHUNK_STEPS", 64)
     zero = NET2.replace(weights=[[0.5, 1.0], [1.0, 0.0]], G=0.0)

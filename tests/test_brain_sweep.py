@@ -191,7 +191,7 @@ def test_bad_brain_sweeps_are_one_line_errors_before_anything_runs(tmp_path, cap
 def test_stimsim_brain_refuses_a_sweep_and_a_sweep_refuses_waveforms(tmp_path, capsys):
     p = sweep_protocol(tmp_path, "G = [0.0, 0.5]", extra="frequency_hz = 20.0", electrodes=EL)
     assert main(["brain", str(p), "--out", str(tmp_path / "o"), "--quiet"]) == 2
-    assert "run it with stimsim sweep" in capsys.readouterr().err
+    assert "run it with 'stimsim sweep" in capsys.readouterr().err
     q = write(tmp_path, p.read_text().replace("[run]", RUN.format(f=20.0) + "[run]", 1), "w.toml")
     assert main(["sweep", str(q), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     assert "montage.waveforms: a [sweep] drives one montage with its own sinusoid" in capsys.readouterr().err

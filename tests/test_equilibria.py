@@ -12,9 +12,9 @@ import pytest
 
 import stimsim
 from reference import phi, sig
-from stimsim.dynamics._equilibria import (
-    EXHAUSTIVE_HARD_LIMIT, EXHAUSTIVE_MAX_POPULATIONS, RESIDUAL_RTOL, coupling_path,
-    equilibrium_residual, find_equilibrium_rates)
+from stimsim.dynamics._equations import RESIDUAL_RTOL
+from stimsim.dynamics._equilibria import coupling_path, equilibrium_residual, find_equilibrium_rates
+from stimsim.dynamics._exhaustive import EXHAUSTIVE_HARD_LIMIT, EXHAUSTIVE_MAX_POPULATIONS
 
 # any floating-point warning from the search (or from the simulations checking it) is a failure
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")

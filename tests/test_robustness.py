@@ -416,7 +416,7 @@ def test_api_numpy_numbers_are_accepted():
 
 
 def test_memory_estimate_refuses_runs_that_do_not_fit(monkeypatch):
-    import stimsim.protocol.schema as schema
+    import stimsim.protocol.checks as schema
 
     d = json.loads(json.dumps(TINY))
     d["run"].update(duration_ms=2000.0, dt_ms=0.01, record_every=1)
@@ -436,7 +436,7 @@ def test_memory_estimate_refuses_runs_that_do_not_fit(monkeypatch):
 
 
 def test_default_memory_limit_is_half_the_physical_memory():
-    import stimsim.protocol.schema as schema
+    import stimsim.protocol.checks as schema
 
     phys = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert schema.memory_limit_bytes() == pytest.approx(0.5 * phys)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from ..protocol import kinds
+
 
 def add_subcommands(sub):
     """Add ``brain`` to the ``stimsim`` argparse subparsers."""
@@ -25,11 +27,8 @@ def cmd_brain(args):
     from ..io import check_output_dir, new_run_id
     from ._protocol import load_brain_protocol, run_brain_protocol
 
+    kinds.check_kind(args.protocol, "brain", args.set)      # a sweep or a circuit protocol: what runs it
     bp = load_brain_protocol(args.protocol, sets=args.set)
-    if bp.sweep is not None:
-        from ..errors import InputError
-
-        raise InputError(f"{args.protocol} has a [sweep] table: run it with stimsim sweep {args.protocol}")
     out = Path(args.out) if args.out else Path("results") / bp.name / new_run_id()
     check_output_dir(out)
     regional, _ = run_brain_protocol(bp, out, progress=not args.quiet, command="stimsim " + " ".join(sys.argv[1:]))

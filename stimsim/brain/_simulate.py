@@ -1,36 +1,25 @@
-"""Simulate a network of regions (:class:`BrainNetwork`) under NMM2 or NMM1, in batches of lanes.
+"""Simulate a network of regions (:class:`BrainNetwork`) under any model that supports delays.
 
-The kernel (``stimsim.kernels.delayed``) integrates every region's local circuit with fixed-step
-RK4 or Heun, reading the delayed long-range input from a ring buffer of past synaptic activations
-interpolated at the Runge-Kutta stage times (its module docstring states the error). Lanes are
-parameter sets differing in global coupling G, conduction speed and stimulus scale (a G sweep is
-one call); everything is checked before any kernel is compiled or run.
+This module checks what every whole-brain run shares (the network, the time grid, the sets of G,
+conduction speed and stimulus scale, the stimulus, the initial state, the recorded output's size)
+and asks the model for the rest: :meth:`stimsim.models.Model.check_regions` (its capability,
+options, delays and memory) and :meth:`~stimsim.models.Model.simulate_regions` (the integration:
+the lane kernels with a delay ring buffer for the mean fields, ``stimsim.models._delayed``; a
+spiking network per region for the network model, ``stimsim.models._network_regions``). No model
+is named here. Everything is checked before any kernel is compiled or run.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from .. import models as _models
-from .._simulate import (CHECK_EVERY, INTEGRATORS, LANES, MAX_OUTPUT_BYTES, _pad_lanes, check_positive_int,
-                         check_run, checked_initial_state)
+from .._simulate import LANES, MAX_OUTPUT_BYTES, check_positive_int, check_run, checked_initial_state
 from ..coupling import FieldCoupling
-from ..errors import InputError, SimulationDiverged, check_finite, check_positive, unknown_name_error
+from ..errors import InputError, check_finite, check_positive, unknown_name_error
 from ._network import BrainNetwork
-
-#: largest ring buffer of past activations a run may allocate, bytes
-MAX_HISTORY_BYTES = 2 * 2**30
-#: a run of more population-steps (steps x regions x populations x sets) shows a progress bar
-#: by default (benchmarks/bench_brain.py: ~220 ns per population-step for one set, so ~2 s)
-PROGRESS_ELEMENT_STEPS = 1e7
-#: wall time of one kernel call under a progress bar, s (the first call, of PROGRESS_FIRST_STEPS
-#: steps, measures the speed)
-PROGRESS_CALL_S = 0.5
-PROGRESS_FIRST_STEPS = 256
-
 
 @dataclass(frozen=True, eq=False)
 class RegionalStimulus:
@@ -116,8 +105,8 @@ def _lane_values(name, value, positive=False, unit=""):
 
 
 def _lanes(network, G, speed, field_scale):
-    """(G, speed, scale) arrays of one common length B (None: the network's G and speed, scale 1),
-    and whether the call asked for a batch (any of them given as an array)."""
+    """RegionLanes: (G, speed, scale) arrays of one common length B (None: the network's G and
+    speed, scale 1), and whether the call asked for a batch (any of them given as an array)."""
     given = {"G": _lane_values("G", G),
              "speed_mm_per_ms": _lane_values("speed_mm_per_ms", speed, True, "mm/ms (= m/s)"),
              "field_scale": _lane_values("field_scale", field_scale)}
@@ -129,7 +118,7 @@ def _lanes(network, G, speed, field_scale):
     out = {k: np.array(np.broadcast_to(defaults[k] if v is None else v, (B,)), dtype=float)
            for k, v in given.items()}
     batched = any(x is not None and np.ndim(x) > 0 for x in (G, speed, field_scale))
-    return out["G"], out["speed_mm_per_ms"], out["field_scale"], batched
+    return _models.RegionLanes(out["G"], out["speed_mm_per_ms"], out["field_scale"], batched)
 
 
 def _initial(model, network, initial):
@@ -175,14 +164,6 @@ def _stimulus_stride(stim, network, spec):
         raise InputError(f"stimulus covers {stim.duration_ms:g} ms ({stim.waveforms.shape[0]} samples) but the "
                          f"run needs {spec.duration_ms:g} ms ({need} samples every {stim.dt_ms:g} ms)")
     return stride
-
-
-def _sparse_rows(W):
-    """CSR of the nonzero W[i, j]: row pointers (R + 1,), sources (nnz,), values (nnz,)."""
-    rows, cols = np.nonzero(W)
-    row_ptr = np.zeros(W.shape[0] + 1, dtype=np.int64)
-    np.add.at(row_ptr, rows + 1, 1)
-    return np.cumsum(row_ptr), cols.astype(np.int64), W[rows, cols], rows
 
 
 @dataclass
@@ -246,33 +227,92 @@ class BrainResult:
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _check_memory(spec, network, B, nbuf, lanes):
+
+@dataclass
+class SpikingBrainResult(BrainResult):
+    """A :class:`BrainResult` of a model that simulates neurons (the spiking network), with its
+    raster and settings.
+
+    ``spikes``: tidy table of the raster subset's spikes ([set,] region, population, neuron, eta,
+    time_ms); ``settings``: the options, the region seeds (sets x regions), the chunk length and
+    the shortest delay per set.
+    """
+
+    spikes: object = None
+    settings: dict = field(default_factory=dict)
+
+
+def _check_output(spec, network, B):
+    """Refuse, before running, a recording that would not fit in MAX_OUTPUT_BYTES."""
     nv, R, P = spec.model.n_recorded, network.n_regions, network.local.n_populations
     nbytes = spec.n_records * nv * R * P * B * 8
     if nbytes > MAX_OUTPUT_BYTES:
         raise InputError(f"recording {spec.n_records:,} time points x {nv} variables x {R} regions x {P} populations "
                          f"x {B} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
                          f"raise record_every (now {spec.record_every}) or shorten duration_ms")
-    hist = 2 * nbuf * R * (-(-B // lanes) * lanes) * 8               # s and z
-    if hist > MAX_HISTORY_BYTES:
-        raise InputError(f"the delay history needs {hist / 2**30:.1f} GiB ({nbuf} steps x {R} regions x {B} sets; "
-                         f"limit {MAX_HISTORY_BYTES / 2**30:.0f} GiB): the longest delay spans too many steps; "
-                         "raise dt_ms or the speed, or run fewer sets at once")
+
+
+def _model(model):
+    try:
+        return _models.get(model)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def check_network_run(network, model, duration_ms=1000.0, dt_ms=0.05, record_every=1, integrator="rk4", G=None,
+                      speed_mm_per_ms=None, field_scale=None, options=None, history=None, lanes=LANES):
+    """Every check of a whole-brain run that needs no stimulus or initial state, for any model.
+
+    The network, the time grid, the sets (G, speed, scale), the recorded output's size, then the
+    model's own checks (:meth:`stimsim.models.Model.check_regions`: the capability
+    ``supports_delays``, its options, delays and memory). Protocol files call it at load time.
+
+    Parameters
+    ----------
+    As :func:`simulate_network` (``options`` is its ``network_options``).
+
+    Returns
+    -------
+    (model, spec, lanes, plan)
+        The model object, the :class:`stimsim._simulate.RunSpec`, the
+        :class:`stimsim.models.RegionLanes` and the model's plan for ``simulate_regions``.
+
+    Raises
+    ------
+    stimsim.errors.InputError
+    """
+    if not isinstance(network, BrainNetwork):
+        raise InputError(f"network must be a stimsim.brain.BrainNetwork, got {type(network).__name__}")
+    m = _model(model)
+    if not m.supports_delays:
+        raise m.lacks("supports_delays", "run as the local circuit of a whole-brain network with delays")
+    lanes = check_positive_int("lanes", lanes)
+    if history is not None and history not in ("cubic", "linear"):
+        raise unknown_name_error("history", history, ("cubic", "linear"))
+    spec = check_run([network.local], m, duration_ms, dt_ms, record_every, integrator)
+    sets = _lanes(network, G, speed_mm_per_ms, field_scale)
+    _check_output(spec, network, sets.n_sets)
+    if options is not None and not m.options:
+        raise InputError(f"network_options are options of the model; model {m.name!r} takes none "
+                         f"(models with options: {', '.join(n for n in _models.available() if _models.get(n).options)})")
+    plan = m.check_regions(network, spec, sets, options, history, lanes)
+    return m, spec, sets, plan
 
 
 def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stimulus=None, record_every=1,
                      integrator="rk4", initial=None, G=None, speed_mm_per_ms=None, field_scale=None,
                      lanes=LANES, on_divergence="raise", network_options=None, progress=None,
-                     history="cubic"):
+                     history=None):
     """Integrate a network of regions with delayed long-range coupling (models.md M1/M2/M4, M5).
 
     Parameters
     ----------
     network : BrainNetwork
-    model : {'nmm2', 'nmm1', 'network'} or Model
-        NMM2 (exact mean field, QIF local circuits), NMM1 (heuristic; QIF or sigmoid) or the
-        spiking QIF network in every region (``stimsim.brain._spiking``; every delay with a
-        nonzero weight must be >= dt_ms, sets run one after another).
+    model : str or Model
+        Any registered model with the capability ``supports_delays``: 'nmm2' (exact mean field,
+        QIF local circuits), 'nmm1' (heuristic; QIF or sigmoid), 'network' (the spiking QIF
+        network in every region, ``stimsim.models._network_regions``; every delay with a nonzero
+        weight must be >= dt_ms, sets run one after another), or a model registered by the user.
     duration_ms, dt_ms : float
         Simulated time and fixed step, ms; dt <= 0.1 x the fastest time constant of the circuit.
     stimulus : None or RegionalStimulus
@@ -292,173 +332,47 @@ def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stim
         is split into at least as many blocks as numba has threads (blocks run on threads).
     on_divergence : {'raise', 'nan'}
     network_options : None, dict or stimsim.models.NetworkOptions
-        Options of model 'network' (neurons, seed, noise, v_peak, raster_neurons, rate_window_ms,
-        parallel, progress; :class:`stimsim.models.NetworkModel`); region i of set b is seeded
-        with seed + b R + i. Refused for the mean-field models.
+        Options of a model that takes options (``model.options``; for 'network': neurons, seed,
+        noise, v_peak, raster_neurons, rate_window_ms, parallel, progress; region i of set b is
+        seeded with seed + b R + i). Refused for models without options.
     progress : None or bool
-        A progress bar (steps, rate, time left) for the mean-field models; None: shown when the
-        run holds more than PROGRESS_ELEMENT_STEPS population-steps. The run is then integrated
-        in calls of about PROGRESS_CALL_S seconds that continue one another exactly, which also
-        lets Ctrl-C stop it between calls.
-    history : {'cubic', 'linear'}
+        A progress bar (steps, rate, time left); None: shown when the run is expected to be long
+        (the mean fields: more than 1e7 population-steps, integrated then in calls of about 0.5 s
+        that continue one another exactly, which also lets Ctrl-C stop it between calls; the
+        spiking network: its ``progress`` option, else a run expected to take more than 5 s).
+    history : {None, 'cubic', 'linear'}
         How delayed values are read between the stored steps (``stimsim.kernels.delayed``):
-        cubic Hermite with the slopes z / tau_s (fourth order in dt, the default), or linear
-        (second order; fewer operations per connection, for large sweeps where the step is
-        small anyway). Mean-field models only: the spiking network interpolates linearly.
-        For 'network', when not None, it overrides ``network_options['progress']``.
+        cubic Hermite with the slope of the sent variable (fourth order in dt; models with
+        ``history_slope``, e.g. NMM2 and NMM1 with ds/dt = z / tau_s) or linear (second order;
+        fewer operations per connection). None: cubic where the model allows it, else linear.
+        The spiking network always interpolates linearly.
 
     Returns
     -------
     BrainResult
-        ``.rate_hz`` (n_records, R, P[, B]); ``.to_frame()`` a tidy table.
+        ``.rate_hz`` (n_records, R, P[, B]); ``.to_frame()`` a tidy table. A
+        :class:`SpikingBrainResult` (with ``spikes`` and ``settings``) for models that simulate
+        neurons.
 
     Raises
     ------
     stimsim.errors.InputError
-        Bad arguments, before anything is compiled or run.
+        Bad arguments, or a model without the capability ``supports_delays``, before anything is
+        compiled or run.
     SimulationDiverged
         A trajectory became non-finite (``on_divergence='raise'``).
     """
-    if not isinstance(network, BrainNetwork):
-        raise InputError(f"network must be a stimsim.brain.BrainNetwork, got {type(network).__name__}")
     if on_divergence not in ("raise", "nan"):
         raise unknown_name_error("on_divergence", on_divergence, ("raise", "nan"))
-    try:
-        m = _models.get(model)
-    except ValueError:
-        m = None
-    if m is None or m.name not in ("nmm2", "nmm1", "network"):
-        raise InputError(f"model for a brain network must be 'nmm2', 'nmm1' or 'network', got {model!r}")
-    if m.name == "network":
-        check_positive_int("lanes", lanes)
-        from ._spiking import simulate_spiking_network
-
-        return simulate_spiking_network(network, m, duration_ms, dt_ms, stimulus, record_every, integrator, initial,
-                                        G, speed_mm_per_ms, field_scale, on_divergence, network_options, progress)
-    if network_options is not None:
-        raise InputError(f"network_options apply only to model 'network' (the spiking network), not {m.name!r}")
-    lanes = check_positive_int("lanes", lanes)
-    if history not in ("cubic", "linear"):
-        raise unknown_name_error("history", history, ("cubic", "linear"))
-    if progress not in (None, True, False):
-        raise InputError(f"progress must be None, True or False, got {progress!r}")
-    spec = check_run([network.local], m, duration_ms, dt_ms, record_every, integrator)
-    Gs, speeds, scales, batched = _lanes(network, G, speed_mm_per_ms, field_scale)
-    B = Gs.size
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise InputError(f"progress must be true, false or None (automatic), got {progress!r}")
+    m, spec, sets, plan = check_network_run(network, model, duration_ms, dt_ms, record_every, integrator, G,
+                                            speed_mm_per_ms, field_scale, network_options, history, lanes)
     stride = 1 if stimulus is None else _stimulus_stride(stimulus, network, spec)
     y0 = _initial(m, network, initial)
-    R, P = network.n_regions, network.local.n_populations
-    L = _lane_width(B, lanes)
-
-    row_ptr, src, wvals, rows = _sparse_rows(network.weights)
-    shared_speed = bool(np.all(speeds == speeds[0]))
-    d = network.lengths_mm[rows, src][:, None] / (speeds[:1] if shared_speed else speeds)[None, :]   # (nnz, Ld)
-    off, theta = _delay_table(d, spec.dt_ms)
-    from ..kernels.delayed import buffer_slots
-
-    nbuf = buffer_slots(int(off.max()) if off.size else 1)
-    _check_memory(spec, network, B, nbuf, L)
-    reuse = bool(np.all(d >= spec.dt_ms))
-    from ..kernels.delayed import hermite_weights, linear_weights
-
-    if history == "cubic":
-        tau_s = network.local.populations[network.sender].tau_s
-        w = hermite_weights(wvals[None, :, None], theta, spec.dt_ms, tau_s)            # (4, 3, nnz, Ld)
-    else:
-        w = linear_weights(wvals[None, :, None], theta)                                # (2, 3, nnz, Ld)
-
-    def per_lane(arr):          # (..., Ld) -> (nb, ..., Ld) with Ld = 1 or L
-        if shared_speed:
-            return np.ascontiguousarray(np.broadcast_to(arr, (-(-B // L),) + arr.shape))
-        return _pad_lanes(arr, B, L)
-
-    if progress is None:
-        progress = spec.n_steps * network.n_regions * network.local.n_populations * B > PROGRESS_ELEMENT_STEPS
-    states, status, wall = _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src,
-                                per_lane(off), per_lane(w), nbuf, reuse, bool(progress))
-    bad = np.flatnonzero(status >= 0)
-    if bad.size and on_divergence == "raise":
-        b = int(bad[0])
-        t_hi = status[b] * spec.dt_ms
-        which = f" (set {b} of {B}: G = {Gs[b]:g}, speed = {speeds[b]:g} mm/ms)" if B > 1 else ""
-        raise SimulationDiverged(
-            f"{m.name} brain network{which} became non-finite between t = {max(0.0, t_hi - CHECK_EVERY * spec.dt_ms):g} "
-            f"and {t_hi:g} ms; reduce dt_ms (now {spec.dt_ms}) or G, or check the parameters")
-    return BrainResult(network, spec, states, Gs, speeds, scales, batched, wall, bad)
-
-
-def _lane_width(B, lanes):
-    """Sets per block: at most ``lanes``, and few enough that every thread gets a block (B = 32 on
-    2 threads: 2 blocks of 16, 1.7 x faster than one block of 32 for 68 PING regions)."""
-    import numba
-
-    if B == 1:
-        return 1
-    return max(1, min(lanes, -(-B // numba.get_num_threads())))
-
-
-def _delay_table(d, dt):
-    from ..kernels.delayed import delay_table
-
-    return delay_table(d, dt)
-
-
-def _run(m, network, spec, y0, stimulus, stride, Gs, scales, L, row_ptr, src, off, w, nbuf, reuse, progress):
-    """Pack into the lane layout, call the kernel (in calls of about PROGRESS_CALL_S under a
-    progress bar, else one); states (n_rec, n_recorded, R, P, B), status (B,)."""
-    from tqdm.auto import tqdm
-
-    from ..kernels import delayed as _k
-
-    B = Gs.size
-    R, P = network.n_regions, network.local.n_populations
-    local = network.local
-    RP = R * P
-    y = np.repeat(y0.reshape(m.n_state, RP)[..., None], B, axis=-1)            # (NV, RP, B)
-    y0p = _pad_lanes(y, B, L)
-    par1 = m.kernel_parameters([local])[..., 0]                                # (npar, P)
-    par = _pad_lanes(np.repeat(np.tile(par1, (1, R))[..., None], B, axis=-1), B, L)
-    K = np.ascontiguousarray(local.effective_coupling)
-    recv_w = network.receiver_factors()
-    const = np.tile(local.vector("I"), R)
-    if stimulus is None:
-        coef = _pad_lanes(np.zeros((1, RP, B)), B, L)
-        waves = np.zeros((2, 1))
-        has_wave = False
-    else:
-        pat = stimulus.patterns.reshape(stimulus.n_patterns, RP)
-        coef = _pad_lanes(pat[..., None] * scales[None, None, :], B, L)     # scale x pattern per lane
-        waves = stimulus.waveforms
-        has_wave = True
-    Gp = _pad_lanes(Gs, B, L)
-    nb = y0p.shape[0]
-    out = np.empty((spec.n_records, nb, m.n_recorded, RP, L))
-    status = np.full((nb, L), -1, dtype=np.int64)
-    H = np.empty((nb, nbuf, R, 2, L))                    # ring buffer (s, z) and delayed sums, carried between calls
-    state = y0p.copy()                                   # the kernel leaves the state of its last step here
-    n_steps = spec.n_steps
-    per_call = PROGRESS_FIRST_STEPS if progress else n_steps
-    kinds = np.ascontiguousarray(np.tile(local.transfer_parameters()[0], R)) if m.name == "nmm1" else None
-    wall = 0.0
-    with tqdm(total=n_steps, desc=f"{m.name} brain network ({R} regions, {B} set{'s' * (B > 1)})", unit="step",
-              unit_scale=True, disable=not progress, leave=False) as bar:
-        n_begin = 0
-        while n_begin < n_steps:
-            n_end = min(n_steps, n_begin + per_call)
-            args = (K, recv_w, np.int64(network.sender), const, coef, waves, np.int64(stride), has_wave, Gp, row_ptr,
-                    src, off, w, H, np.int64(n_begin), np.int64(n_end), reuse, float(spec.dt_ms),
-                    np.int64(n_steps), np.int64(spec.record_every), np.int64(CHECK_EVERY),
-                    np.int64(INTEGRATORS[spec.integrator]), out, status)
-            t0 = time.perf_counter()
-            if m.name == "nmm2":
-                _k.integrate_nmm2(state, par, *args)
-            else:
-                _k.integrate_nmm1(state, par, kinds, *args)
-            took = time.perf_counter() - t0
-            wall += took
-            bar.update(n_end - n_begin)
-            # the next call lasts about PROGRESS_CALL_S (a whole number of drive chunks)
-            per_call = max(_k.CHUNK, int(PROGRESS_CALL_S * (n_end - n_begin) / max(took, 1e-9)) // _k.CHUNK * _k.CHUNK)
-            n_begin = n_end
-    states = np.moveaxis(out, 1, -2).reshape(spec.n_records, m.n_recorded, RP, nb * L)[..., :B]
-    return states.reshape(spec.n_records, m.n_recorded, R, P, B), status.reshape(-1)[:B], wall
+    run = m.simulate_regions(network, spec, y0, stimulus, stride, sets, plan, progress, on_divergence)
+    common = (network, spec, run.states, sets.G, sets.speed_mm_per_ms, sets.field_scale, sets.batched,
+              run.wall_time_s, run.diverged)
+    if run.spikes is not None:
+        return SpikingBrainResult(*common, run.spikes, run.settings)
+    return BrainResult(*common)

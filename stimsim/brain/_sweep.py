@@ -52,8 +52,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import models as _models
 from ..circuit import canonical
 from ..errors import InputError, closest
+from ..protocol.reader import ProtocolError, Reader, key_text, show
+from ..protocol.sweep_table import axis_values, read_design
+from ..sweep._points import DESIGNS
 from ..units import MS_PER_S
 from ._observables import ENTRAINMENT_COLUMNS
 
@@ -323,18 +327,13 @@ def _run_group(spec, model, net, mi, f, points):
 
 def validate_brain_sweep(table, bp, source="protocol"):
     """Validate a whole-brain ``[sweep]`` table against a loaded :class:`BrainProtocol`; return
-    (BrainTaskSpec, Design, chunk_size). Raises :class:`stimsim.protocol.schema.ProtocolError`."""
+    (BrainTaskSpec, Design, chunk_size). Raises :class:`stimsim.protocol.reader.ProtocolError`."""
     from ..analysis import LockingCriterion
     from ..continuation import parameter as parse_parameter
-    from ..protocol.schema import _Reader, _key_text, _show
-    from ..sweep._points import DESIGNS
-    from ..sweep._spec import axis_values, read_design
     from ._fields import Montage, RegionalField
 
-    r = _Reader(table, "sweep", source)
-    for key in table:
-        if key not in KEYS:
-            r.fail(f"unknown key{closest(str(key), KEYS)}; allowed: {', '.join(KEYS)}", key)
+    r = Reader(table, "sweep", source)
+    r.reject_unknown(KEYS)
     design_kind = r.string("design", "grid", DESIGNS)
     local = bp.network.local
     params = table.get("parameters")
@@ -352,24 +351,24 @@ def validate_brain_sweep(table, bp, source="protocol"):
                    "'sphere'", "montages")
         for name, el in raw.items():
             if not isinstance(el, dict) or not el:
-                r.fail(f"must be a table {{ELECTRODE = current per waveform unit}}, got {_show(el)}",
-                       f"montages.{_key_text(str(name))}")
+                r.fail(f"must be a table {{ELECTRODE = current per waveform unit}}, got {show(el)}",
+                       f"montages.{key_text(str(name))}")
             try:
                 montages[str(name)] = Montage(tuple(el), tuple(float(v) for v in el.values()))
             except (InputError, TypeError, ValueError) as exc:
-                r.fail(str(exc), f"montages.{_key_text(str(name))}")
+                r.fail(str(exc), f"montages.{key_text(str(name))}")
     elif r.has("montages"):
         r.fail("applies only when montage is a design parameter ([sweep.parameters] montage = [...])", "montages")
     names, parsed, values = [], [], {}
     for name, raw in params.items():
         name = str(name)
-        key = _key_text(name)
+        key = key_text(name)
         par = None
         if name == "montage":
             if design_kind not in ("grid", "list"):
                 pr.fail(f"a montage axis needs design = 'grid' or 'list' (here {design_kind!r})", key)
             if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw):
-                pr.fail(f"must be a non-empty list of names of [sweep.montages], got {_show(raw)}", key)
+                pr.fail(f"must be a non-empty list of names of [sweep.montages], got {show(raw)}", key)
             unknown = [v for v in raw if v not in montages]
             if unknown:
                 pr.fail(f"{unknown[0]!r} is not in [sweep.montages]{closest(unknown[0], list(montages))}; "
@@ -432,10 +431,10 @@ def validate_brain_sweep(table, bp, source="protocol"):
     if r.has("band_hz"):
         raw = r.get("band_hz")
         if not (isinstance(raw, list) and len(raw) == 2):
-            r.fail(f"must be [low, high] Hz, got {_show(raw)}", "band_hz")
+            r.fail(f"must be [low, high] Hz, got {show(raw)}", "band_hz")
         band = tuple(r.as_number(v, f"band_hz[{i}]", 0.0, False, "Hz") for i, v in enumerate(raw))
         if band[0] >= band[1]:
-            r.fail(f"must be [low, high] Hz with low < high, got {_show(raw)}", "band_hz")
+            r.fail(f"must be [low, high] Hz with low < high, got {show(raw)}", "band_hz")
     resolution = MS_PER_S / min(window, MS_PER_S)
     width = (band[1] - band[0]) if band else 4.0
     if width < 2 * resolution:
@@ -455,8 +454,11 @@ def validate_brain_sweep(table, bp, source="protocol"):
         fields = [fl0.normal_v_per_m_per_ma * m0.injected_current_ma]
         names_m, electrodes = ("montage",), (tuple(zip(m0.electrodes, m0.currents_ma)),)
     for model in c.models:
-        if model not in ("nmm2", "nmm1"):
-            raise InputError(f"{source}: run.models: {model!r} cannot run in a whole-brain sweep; use nmm2 or nmm1")
+        if not _models.get(model).lane_kernel:
+            have = [m for m in _models.available() if _models.get(m).lane_kernel]
+            raise ProtocolError(f"{source}: run.models: model {model!r} cannot run in a whole-brain sweep: it lacks "
+                                "the capability 'lane_kernel' (a sweep runs points as lanes of one batched kernel); "
+                                f"use a model that has it: {', '.join(have)}")
     task = BrainTaskSpec(models=tuple(c.models), network=bp.network, names=tuple(names), parameters=tuple(parsed),
                          montage_names=names_m, montage_fields=tuple(tuple(float(x) for x in f) for f in fields),
                          gains=tuple(float(g) for g in bp.coupling.gains(local)),

@@ -180,15 +180,25 @@ def _tangent(JG, orient):
     return t if t @ orient >= 0 else -t
 
 
+def _correct_start(system, X0, ref, fix):
+    """Newton onto the curve from X0 with the extra condition fix . (X - X0) = 0."""
+    return newton(lambda X: np.concatenate([system.G(X, ref), [fix @ (X - X0)]]),
+                  lambda X: np.vstack([system.JG(X, ref), fix]), X0)
+
+
 def _continue(system, X0, bounds, direction, ds, ds_max, max_points):
     """Pseudo-arclength along the curve; arclength measured in (x, p) only (module docstring)."""
     n = system.n
     arc = np.zeros(X0.size)
     arc[:n + 2] = 1.0                                   # x and both scaled parameters
     ref = system.reference(X0)
-    fix = np.eye(X0.size)[n]                             # correct the start at fixed p1
-    sol = newton(lambda X: np.concatenate([system.G(X, ref), [fix @ (X - X0)]]),
-                 lambda X: np.vstack([system.JG(X, ref), fix]), X0)
+    sol = _correct_start(system, X0, ref, np.eye(X0.size)[n])          # at fixed p1
+    if not sol.converged:
+        # the curve runs at constant p1 here (e.g. a Hopf line p1 = const): fixing p1 selects no
+        # point and the corrector's matrix is singular; correct across the curve instead, in the
+        # hyperplane through X0 normal to its tangent (Keller's pseudo-arclength corrector with a
+        # zero step; Kuznetsov 2004, Sec. 10.2)
+        sol = _correct_start(system, X0, ref, np.linalg.svd(system.JG(X0, ref))[2][-1])
     if not sol.converged:
         raise ValueError(f"the start point is not a {system.kind} point (residual {sol.residual:.2e})")
     X = sol.X

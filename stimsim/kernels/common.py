@@ -48,6 +48,19 @@ ACCUMULATE = 1
 FINAL = 2
 #: steps per drive chunk
 CHUNK = 128
+#: how often (steps) the kernels look for non-finite states between recordings
+CHECK_EVERY = 1024
+
+
+def pad_lanes(arr, B, L):
+    """(..., B) -> (nb, ..., L): the entry points' block layout, padding the last axis by repeating
+    the last set (plain numpy, used by every engine that packs parameter sets into lanes)."""
+    nb = -(-B // L)
+    pad = nb * L - B
+    if pad:
+        arr = np.concatenate([arr, np.repeat(arr[..., -1:], pad, axis=-1)], axis=-1)
+    arr = arr.reshape(arr.shape[:-1] + (nb, L))
+    return np.ascontiguousarray(np.moveaxis(arr, -2, 0))
 
 
 @numba.njit(cache=True, error_model="numpy")

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import unknown_name_error
+from ..errors import InputError, unknown_name_error
+from ._delayed import plan_lanes, run_lanes
+
+#: the one store of registered models, name -> model object (filled by ``stimsim.models.register``;
+#: kept beside the interface so that the interface's messages can name the models that have an
+#: option or a capability)
+REGISTRY: dict = {}
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,19 @@ class Model:
     options : tuple of str
         Keyword options of :func:`stimsim.simulate` this model takes (none for the mean fields;
         ``neurons``, ``seed``, ... for the network), validated by :meth:`check_options`.
+    supports_delays : bool
+        Capability: the model runs as the local circuit of every region of a whole-brain network
+        with delayed long-range coupling (:func:`stimsim.brain.simulate_network`), through
+        :meth:`check_regions` and :meth:`simulate_regions`. For a lane-kernel model the base class
+        implements both (``stimsim.models._delayed``) from :meth:`run_delayed_kernel`,
+        ``long_range_variable`` and ``history_slope``.
+    long_range_variable : str
+        The state variable a region sends over long-range connections (its sender population's
+        value, delayed; for NMM2 and NMM1 the synaptic activation s).
+    history_slope : None or (str, str)
+        ``(variable, parameter)`` with d(sent)/dt = variable / parameter (NMM2, NMM1: ds/dt = z /
+        tau_s), which lets the delayed history be read by cubic Hermite interpolation; None: the
+        history is read by linear interpolation only.
     """
 
     name: str = ""
@@ -96,6 +115,9 @@ class Model:
     has_equations: bool = True
     lane_kernel: bool = True
     options: tuple = ()
+    supports_delays: bool = False
+    long_range_variable: str = ""
+    history_slope: tuple | None = None
 
     # --- declarations ---------------------------------------------------------------------------
     @property
@@ -180,14 +202,19 @@ class Model:
         """
         if not options:
             return None
-        from ..errors import InputError
-        from ._registry import available, get
-
         names = sorted(options)
-        takers = [m for m in available() if set(names) & set(get(m).options)]
+        takers = [name for name, m in REGISTRY.items() if set(names) & set(m.options)]
         hint = f"; {', '.join(names)} {'is an option' if len(names) == 1 else 'are options'} of model(s) " \
                f"{', '.join(repr(m) for m in takers)}" if takers else ""
         raise InputError(f"model {self.name!r} takes no options, got {', '.join(names)}{hint}")
+
+    def lacks(self, capability, what):
+        """The :class:`~stimsim.errors.InputError` of an engine this model cannot run in: it names the
+        model, the missing capability (a class attribute, e.g. ``'supports_delays'``) and the
+        registered models that have it."""
+        have = [name for name, m in REGISTRY.items() if getattr(m, capability, None)]
+        return InputError(f"model {self.name!r} cannot {what}: it lacks the capability {capability!r}"
+                          + (f"; models that have it: {', '.join(have)}" if have else ""))
 
     def warmup_options(self, parallel):
         """Options of the tiny run :func:`stimsim._simulate.warmup` compiles this model's entry point
@@ -200,6 +227,60 @@ class Model:
 
     def simulate_circuits(self, circuits, spec, inputs, y0s, options, on_divergence="raise"):
         """Run circuits one by one (models with ``lane_kernel = False``); return a BatchResult."""
+        raise NotImplementedError
+
+    # --- whole-brain networks (regions with delayed coupling) ---------------------------------------
+    def check_regions(self, network, spec, lanes, options=None, history=None, lanes_per_block=32):
+        """Everything a whole-brain run of this model needs checked before it starts (capability,
+        options, delays, memory); returns the run's plan for :meth:`simulate_regions`.
+
+        Parameters
+        ----------
+        network : stimsim.brain.BrainNetwork
+        spec : stimsim._simulate.RunSpec
+            The validated time grid.
+        lanes : stimsim.models.RegionLanes
+            Per-set G, conduction speed (mm/ms) and stimulus scale.
+        options : None or dict
+            Model options (:attr:`options`); a model without options refuses any.
+        history : None, 'cubic' or 'linear'
+            How delayed values are read between stored steps (None: cubic when the model has
+            ``history_slope``, else linear).
+        lanes_per_block : int
+            Largest number of sets per block of lanes.
+
+        Raises
+        ------
+        stimsim.errors.InputError
+        """
+        if not self.supports_delays:
+            raise self.lacks("supports_delays", "run as the local circuit of a whole-brain network with delays")
+        if not self.lane_kernel:
+            raise NotImplementedError(f"model {self.name!r} declares supports_delays but runs itself: it must "
+                                      "implement check_regions and simulate_regions")
+        if options:
+            self.check_options(network.local, spec, options)
+        return plan_lanes(self, network, spec, lanes, history, lanes_per_block)
+
+    def simulate_regions(self, network, spec, y0, stimulus, stride, lanes, plan, progress=None,
+                         on_divergence="raise"):
+        """Integrate every region of ``network`` (checked by :meth:`check_regions`, whose ``plan``
+        this takes); returns a :class:`stimsim.models.RegionRun`.
+
+        ``y0`` (n_state, R, P) initial state; ``stimulus`` None or a ``stimsim.brain.RegionalStimulus``
+        read every ``stride`` half-steps; ``progress`` None (automatic) or bool; a set that becomes
+        non-finite raises :class:`~stimsim.errors.SimulationDiverged` (``on_divergence='raise'``)
+        or is returned as NaN and listed in ``RegionRun.diverged`` ('nan').
+        """
+        return run_lanes(self, network, spec, y0, stimulus, stride, lanes, plan, progress, on_divergence)
+
+    def run_delayed_kernel(self, local, n_regions, state, par, args):
+        """Call the model's compiled delayed-coupling entry point for blocks of brain networks.
+
+        ``state`` (nb, n_state, R P, L) and ``par`` (nb, n_par, R P, L) (:meth:`kernel_parameters`
+        of the local circuit, tiled over the regions); ``args`` the engine's arrays in the order of
+        :func:`stimsim.kernels.delayed.integrate_nmm2` after ``par``.
+        """
         raise NotImplementedError
 
     # --- kernel ----------------------------------------------------------------------------------
@@ -229,12 +310,14 @@ class Model:
     def _kernel_derivative(self, circuit, y, par, K, u):
         raise NotImplementedError
 
-    def initial_state(self, circuit, initial=None):
+    def initial_state(self, circuit, initial=None, fixed_point_rates_khz=None):
         """Initial state (n_state, P) from ``initial``.
 
         None: synapses at rest (s = z = 0) with each population's rate at its uncoupled value
-        T_k(eta_bar_k + I_k) (so that every model starts from one state); 'fixed_point': the
-        lowest-rate fixed point (s = r*); or an array (n_state, P) in the equations' units.
+        T_k(eta_bar_k + I_k) (so that every model starts from one state); 'fixed_point': the state
+        at the lowest-rate fixed point, whose rates ``fixed_point_rates_khz`` the caller finds
+        (``stimsim.dynamics.find_fixed_points(circuit)[0]``; :func:`stimsim.simulate` does); or an
+        array (n_state, P) in the equations' units.
         """
         P = circuit.n_populations
         if initial is None:
@@ -244,9 +327,10 @@ class Model:
             if initial != "fixed_point":
                 raise ValueError(f"initial must be None, 'fixed_point' or an array of shape "
                                  f"({self.n_state}, {P}), got {initial!r}")
-            from ..dynamics import find_fixed_points
-
-            return self.state_at_rates(circuit, find_fixed_points(circuit)[0])
+            if fixed_point_rates_khz is None:
+                raise ValueError("initial='fixed_point' needs the fixed point's rates (fixed_point_rates_khz = "
+                                 "stimsim.dynamics.find_fixed_points(circuit)[0], kHz)")
+            return self.state_at_rates(circuit, fixed_point_rates_khz)
         y = self.check_state(circuit, initial)
         self.validate_state(circuit, y)
         return y

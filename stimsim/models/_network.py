@@ -19,11 +19,9 @@ belong to the mean-field models; the methods that need them raise an InputError 
 from __future__ import annotations
 
 import math
-import os
 import secrets
 import time
 import warnings
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,6 +29,14 @@ import pandas as pd
 from ..errors import InputError, SimulationDiverged, check_finite, check_positive
 from ..units import MS_PER_S, hz_to_rad_per_ms
 from ._base import Model, Variable
+from ._network_neurons import (DEFAULT_NEURONS, DEFAULT_V_PEAK, DEFAULT_RATE_WINDOW_MS, DEFAULT_RASTER,
+                               MIN_STEPS_PER_HALF_REFRACTORY, PARALLEL_MIN_NEURONS, BLOCKS_PER_POPULATION,
+                               PROBE_EVERY, BYTES_PER_NEURON, BUILD_BYTES_PER_NEURON, MAX_RASTER_SPIKES,
+                               UPDATES_PER_CALL, PROGRESS_AFTER_S, SECONDS_PER_UPDATE, EXCITABILITIES,
+                               NetworkOptions, _int_option, excitabilities, frozen_input, memory_limit_bytes,
+                               stationary_neurons)
+from ._network_regions import check_regions as _check_regions
+from ._network_regions import simulate_regions as _simulate_regions
 
 _R = Variable("r", "kHz", "rate_hz", "Hz", MS_PER_S,
               "population rate: spikes per neuron in a window centred on t, per ms (models.md M1)")
@@ -39,42 +45,6 @@ _V = Variable("v", "QIF units", "v", "QIF units", 1.0,
 _S = Variable("s", "kHz", "s_hz", "Hz", MS_PER_S, "synaptic activation (alpha-filtered spike train)")
 _Z = Variable("z", "kHz", "z_hz", "Hz", MS_PER_S, "tau_s ds/dt")
 
-#: default neurons per population
-DEFAULT_NEURONS = 10_000
-#: default V_peak (V_reset = -V_peak), as in Montbrió et al. (2015)
-DEFAULT_V_PEAK = 100.0
-#: default shortest window the rate is counted in, ms (longer when records are further apart)
-DEFAULT_RATE_WINDOW_MS = 1.0
-#: default neurons per population whose spikes are kept for rasters
-DEFAULT_RASTER = 100
-#: the refractory half-time tau_m / V_peak must span at least this many steps
-MIN_STEPS_PER_HALF_REFRACTORY = 2.0
-#: a population of at least this many neurons is split into BLOCKS_PER_POPULATION blocks, which may
-#: run on threads (the split does not depend on the threads: the numbers do not either)
-PARALLEL_MIN_NEURONS = 50_000
-BLOCKS_PER_POPULATION = 4
-#: with parallel=None the run times short probes threaded and on one thread and keeps the faster,
-#: probing the other again after this many calls, an interval that doubles (up to 64 x) while it stays
-#: slower (threads pay only while no other process wants the cores)
-PROBE_EVERY = 8
-#: bytes per neuron: V, R, eta (float64)
-BYTES_PER_NEURON = 24
-#: bytes per neuron of one population while the initial state is built (numpy temporaries)
-BUILD_BYTES_PER_NEURON = 96
-#: memory the neurons may take, bytes; None: ``MEMORY_FRACTION`` of the machine's physical memory
-MAX_NETWORK_BYTES = None
-MEMORY_FRACTION = 0.5
-#: spikes of the raster subset kept at most (16 bytes each)
-MAX_RASTER_SPIKES = 5_000_000
-#: neuron updates per kernel call (progress is reported between calls)
-UPDATES_PER_CALL = 2e8
-#: a progress bar is shown (progress=None) when the run is expected to take longer than this, s
-PROGRESS_AFTER_S = 5.0
-#: expected cost of a neuron update, s (for the progress decision only; benchmarks/bench_network.py)
-SECONDS_PER_UPDATE = 0.6e-9
-
-EXCITABILITIES = ("quantiles", "random")
-
 
 def _no_equations(what):
     return InputError(
@@ -82,94 +52,6 @@ def _no_equations(what):
         f"{what}. Fixed points, linearisation and the linear frequency response exist for the mean-field "
         "models ('nmm2', 'nmm1'); simulate the network with stimsim.simulate(circuit, model='network', "
         "neurons=N) or compare it with them (stimsim validate PROTOCOL.toml)")
-
-
-def memory_limit_bytes():
-    """Memory the neurons of one run may take: ``MAX_NETWORK_BYTES`` or a fraction of physical memory."""
-    if MAX_NETWORK_BYTES is not None:
-        return float(MAX_NETWORK_BYTES)
-    try:
-        return MEMORY_FRACTION * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):       # not POSIX: a fixed cap
-        return 8.0 * 2**30
-
-
-@dataclass(frozen=True)
-class NetworkOptions:
-    """Validated options of a network run (see :meth:`NetworkModel.check_options`)."""
-
-    neurons: int
-    seed: int
-    excitability: str
-    v_peak: float
-    noise: float
-    raster_neurons: int
-    rate_window_steps: int
-    parallel: bool | None
-    progress: bool | None
-
-    def describe(self, dt_ms):
-        d = asdict(self)
-        d["v_reset"] = -self.v_peak
-        d["rate_window_ms"] = self.rate_window_steps * dt_ms
-        return d
-
-
-def _int_option(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        hint = f" (write {int(value)})" if isinstance(value, float) and value.is_integer() else ""
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}{hint}")
-    if value < minimum:
-        raise InputError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def excitabilities(n, eta_bar, delta, kind="quantiles", rng=None):
-    """Excitabilities eta_j of one population, sorted (QIF units).
-
-    ``quantiles``: eta_j = eta_bar + Delta tan(pi/2 (2j - N - 1)/(N + 1)), j = 1..N, the
-    deterministic Lorentzian quantiles used by Montbrió et al. (2015); ``random``: N independent
-    Lorentzian (Cauchy) draws from ``rng``, sorted.
-    """
-    if kind == "quantiles":
-        j = np.arange(1, n + 1)
-        return eta_bar + delta * np.tan(0.5 * np.pi * (2.0 * j - n - 1.0) / (n + 1.0))
-    return np.sort(eta_bar + delta * rng.standard_cauchy(n))
-
-
-def frozen_input(rate_khz, tau_m, delta):
-    """The total input x with Phi(x) = r (models.md M3 inverted): x = (a^2 - Delta^2)/(2a), a = 2 (pi tau_m r)^2."""
-    a = 2.0 * (math.pi * tau_m * rate_khz) ** 2
-    return (a * a - delta * delta) / (2.0 * a)
-
-
-def stationary_neurons(c, tau_m, v_peak, dt, phase):
-    """(V, R) of uncoupled neurons with constant drive c, each at phase ``phase`` (in [0, 1)) of its cycle.
-
-    The stationary state of tau_m dV/dt = V^2 + c with the finite-V_peak convention (models.md M1):
-    a neuron with c > 0 runs from V_reset = -V_peak to V_peak in T_free = (2 tau_m / sqrt c)
-    atan(V_peak / sqrt c), then is refractory for 2 tau_m / V_peak; phase t / T of that cycle gives
-    V = sqrt(c) tan(atan(-V_peak / sqrt c) + t sqrt(c) / tau_m) or, in the refractory part, the
-    remaining refractory time R = T - t. A neuron with c <= 0 rests at -sqrt(-c).
-    """
-    V = np.empty_like(c)
-    R = np.full_like(c, -dt)
-    pos = c > 0
-    rest = ~pos
-    V[rest] = -np.sqrt(-c[rest])
-    sc = np.sqrt(c[pos])
-    t_free = 2.0 * tau_m / sc * np.arctan(v_peak / sc)
-    t_half = tau_m / v_peak
-    period = t_free + 2.0 * t_half
-    t = phase[pos] * period
-    free = t < t_free
-    v = np.full(sc.shape, -v_peak)
-    v[free] = sc[free] * np.tan(np.arctan(-v_peak / sc[free]) + t[free] * sc[free] / tau_m)
-    v = np.minimum(v, v_peak * (1.0 - 1e-12))
-    r = np.where(free, -dt, period - t)
-    V[pos] = v
-    R[pos] = r
-    return V, R
 
 
 class NetworkModel(Model):
@@ -232,9 +114,23 @@ class NetworkModel(Model):
     ground_truth = True
     has_equations = False
     lane_kernel = False
+    supports_delays = True
+    long_range_variable = "s"
     drive_enters = "each neuron's voltage: tau_m dV_j/dt = V_j^2 + eta_j + I(t) + tau_m J s"
     options = ("neurons", "seed", "excitability", "v_peak", "noise", "raster_neurons", "rate_window_ms",
                "parallel", "progress")
+
+    # --- whole-brain networks: every region a spiking network (stimsim.models._network_regions) ---------
+    def check_regions(self, network, spec, lanes, options=None, history=None, lanes_per_block=32):
+        """Options, delays (each with a nonzero weight >= dt) and memory of a whole-brain run; the
+        delayed history is always read linearly (``history`` is not used)."""
+        return _check_regions(self, network, spec, lanes, options)
+
+    def simulate_regions(self, network, spec, y0, stimulus, stride, lanes, plan, progress=None,
+                         on_divergence="raise"):
+        """Every region a spiking network, the long-range input fed as drive in chunks shorter than
+        the shortest delay (``stimsim.models._network_regions``)."""
+        return _simulate_regions(self, network, spec, y0, stimulus, stride, lanes, plan, progress, on_divergence)
 
     def supports(self, circuit):
         bad = [p.name for p in circuit.populations if not p.is_qif]
@@ -389,7 +285,6 @@ class NetworkModel(Model):
         """Run the network on one circuit; ``options`` from :meth:`check_options`. Returns a SimulationResult."""
         from tqdm.auto import tqdm
 
-        from ..kernels import network as _kernel
         from ..kernels.common import CHUNK
         from ..result import SimulationResult
 

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ..kernels import delayed as _delayed_kernel
 from ..kernels import nmm1 as _kernel
 from ..units import MS_PER_S
 from ._base import Model, Variable
@@ -53,6 +54,9 @@ class NMM1Model(Model):
     title = "heuristic rate model r = T(x) (Jansen-Rit style)"
     state_variables = (_S, _Z)
     recorded_variables = (_R, _V, _S, _Z)
+    supports_delays = True
+    long_range_variable = "s"
+    history_slope = ("z", "tau_s")          # ds/dt = z / tau_s (M2, M4)
     drive_enters = "x: r = T(eta + I(t) + w J s), the input of the transfer function"
 
     def supports(self, circuit):
@@ -141,3 +145,7 @@ class NMM1Model(Model):
 
     def _kernel_derivative(self, circuit, y, par, K, u):
         return _kernel.derivative(y, par, circuit.transfer_parameters()[0], K, u)
+
+    def run_delayed_kernel(self, local, n_regions, state, par, args):
+        kinds = np.ascontiguousarray(np.tile(local.transfer_parameters()[0], n_regions))    # per element r P + k
+        _delayed_kernel.integrate_nmm1(state, par, kinds, *args)

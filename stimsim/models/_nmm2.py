@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ..kernels import delayed as _delayed_kernel
 from ..kernels import nmm2 as _kernel
 from ..units import MS_PER_S
 from ._base import Model, Variable
@@ -49,6 +50,9 @@ class NMM2Model(Model):
     title = "exact QIF mean field (Montbrió, Pazó & Roxin 2015)"
     state_variables = (_R, _V, _S, _Z)
     recorded_variables = (_R, _V, _S, _Z)
+    supports_delays = True
+    long_range_variable = "s"
+    history_slope = ("z", "tau_s")          # ds/dt = z / tau_s (M2, M4)
     exact = True
     drive_enters = "v: tau_m dv/dt = v^2 + eta + I(t) + tau_m J s - (pi tau_m r)^2"
 
@@ -125,3 +129,6 @@ class NMM2Model(Model):
 
     def _kernel_derivative(self, circuit, y, par, K, u):
         return _kernel.derivative(y, par, K, u)
+
+    def run_delayed_kernel(self, local, n_regions, state, par, args):
+        _delayed_kernel.integrate_nmm2(state, par, *args)

@@ -1,10 +1,9 @@
-"""The registry of models: names -> model objects (the one list of models)."""
+"""The registry of models: names -> model objects (the one list of models, ``_base.REGISTRY``)."""
 from __future__ import annotations
 
 from ..errors import unknown_name_error
+from ._base import REGISTRY as _MODELS
 from ._base import Model
-
-_MODELS: dict = {}
 
 
 def register(model):
@@ -13,6 +12,13 @@ def register(model):
         raise ValueError(f"register expects a named stimsim Model instance, got {model!r}")
     _MODELS[model.name] = model
     return model
+
+
+def unregister(name):
+    """Remove the model registered under ``name`` (e.g. one a test added); returns it."""
+    if name not in _MODELS:
+        raise unknown_name_error("model", name, _MODELS)
+    return _MODELS.pop(name)
 
 
 def available():

@@ -1,13 +1,16 @@
 """``stimsim run PROTOCOL [--out DIR] [--set key.path=value ...] [--check]``.
 
 Parses arguments, loads and validates the protocol and checks the output folder (nothing is
-compiled, run or written on bad input: :class:`~stimsim.protocol.schema.ProtocolError` and
+compiled, run or written on bad input: :class:`~stimsim.protocol.reader.ProtocolError` and
 :class:`~stimsim.errors.InputError` are printed by ``stimsim.cli.main`` as one
 ``stimsim: error: ...`` line with exit code 2), runs it and reports where the files went.
 """
 from __future__ import annotations
 
 import sys
+
+from .._cli_common import parse_set
+from . import kinds
 
 
 def add_subcommands(sub):
@@ -64,12 +67,9 @@ def cmd_run(args):
     from .runner import run_protocol
     from .schema import load_protocol
 
+    # --check validates a circuit sweep too (stimsim sweep runs it)
+    kinds.check_kind(args.protocol, "run", args.set, also=(kinds.CIRCUIT_SWEEP,) if args.check else ())
     protocol = load_protocol(args.protocol, sets=args.set)
-    if protocol.sweep is not None and not args.check:
-        from ..errors import InputError
-
-        raise InputError(f"{args.protocol} has a [sweep] table: run it with `stimsim sweep {args.protocol}` "
-                         "(chunks on disk as they finish, --resume, Dask)")
     if args.check:
         print(json.dumps(protocol.resolved, indent=2))
         print(f"protocol {protocol.name!r} is valid", file=sys.stderr)
@@ -115,8 +115,6 @@ def parse_range(tokens, option):
 
 def bifurcation_protocol(args):
     """The protocol dict that ``stimsim bifurcation`` runs (a [study] of kind 'bifurcation')."""
-    from ..cli import parse_set
-
     study = {"kind": "bifurcation", "parameter": args.parameter, "range": parse_range(args.range, "--range"),
              "cycles": not args.no_cycles}
     if (args.second_parameter is None) != (args.second_range is None):

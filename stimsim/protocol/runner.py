@@ -1,6 +1,6 @@
 """Run a validated protocol: drive waveform -> kernels -> trajectories -> tables -> files.
 
-Data flow (one way): :class:`~stimsim.protocol.schema.Protocol` -> :func:`drive_input` (the
+Data flow (one way): :class:`~stimsim.protocol.validated.Protocol` -> :func:`drive_input` (the
 summed waveforms sampled once with numpy, times the per-population input gains of models.md M6)
 -> :func:`simulate_models` (``stimsim.simulate``, one run per model) -> :func:`timeseries_table`
 and :func:`summary_table` (``stimsim.analysis`` lock-in, Welch PSD, dominant frequency) ->
@@ -21,9 +21,12 @@ from .. import models as _models
 from ..drive import SampledInput
 from ..errors import InputError, SimulationDiverged
 from .._simulate import simulate
+from .circuit_table import circuit_key
 from .figures import timeseries_figure
+from .reader import ProtocolError
+# the analysed series' stride follows from the [run] table (the memory estimate uses it too)
+from .run_table import ANALYSIS_MAX_STEP_MS, analysis_stride  # noqa: F401  (ANALYSIS_MAX_STEP_MS: documented name)
 from .safety import peak_abs, safety_notes
-from .schema import ProtocolError, circuit_key
 
 #: units of every column the protocol layer writes
 COLUMN_UNITS = {
@@ -75,42 +78,10 @@ def drive_input(protocol):
 
 
 # --- simulation --------------------------------------------------------------------------------------
-#: longest sampling interval of the series the summary is computed from, ms (Nyquist 1 kHz); the
-#: CSV keeps the protocol's record_every, a whole multiple of the analysis stride
-ANALYSIS_MAX_STEP_MS = 0.5
 #: a summary frequency at or above this fraction of the analysis Nyquist frequency is refused
 NYQUIST_FRACTION = 0.8
 #: largest analysis series a run may record per model, bytes
 MAX_ANALYSIS_BYTES = 2 * 2**30
-
-
-def analysis_stride(dt_ms, record_every):
-    """Recording stride (steps) of the analysed series.
-
-    The largest divisor of ``record_every`` whose interval ``stride * dt_ms`` is at most
-    ``ANALYSIS_MAX_STEP_MS`` (every step when ``dt_ms`` itself is longer), so that the CSV series
-    (every ``record_every`` steps) is this series thinned, sample for sample.
-
-    Parameters
-    ----------
-    dt_ms : float
-        Integration step, ms.
-    record_every : int
-        Steps between the samples written to CSV.
-
-    Returns
-    -------
-    int
-    """
-    best = 1
-    d = 1
-    while d * d <= record_every:
-        if record_every % d == 0:
-            for q in (d, record_every // d):
-                if q * dt_ms <= ANALYSIS_MAX_STEP_MS * (1 + 1e-9):
-                    best = max(best, q)
-        d += 1
-    return best
 
 
 def thinned(protocol, res):

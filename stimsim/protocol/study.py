@@ -4,8 +4,8 @@
 checks it against the rest of the protocol (circuit populations, ``run.dt_ms``, the analysis
 windows, the circuits of the parameter sets and their fixed points). Both are called
 by :func:`stimsim.protocol.schema.load_dict`, and both raise
-:class:`~stimsim.protocol.schema.ProtocolError` with one line ``<file>: <key.path>: <problem>``
-(the reader of :mod:`stimsim.protocol.schema`). ``stimsim.analysis._studies.run_study`` runs a
+:class:`~stimsim.protocol.reader.ProtocolError` with one line ``<file>: <key.path>: <problem>``
+(the shared reader, :mod:`stimsim.protocol.reader`). ``stimsim.analysis._studies.run_study`` runs a
 validated spec. Schema (units in key names where they apply)::
 
     [study]
@@ -52,15 +52,13 @@ import math
 from dataclasses import dataclass, field
 
 from ..analysis._settings import EntrainmentGrid, LockingCriterion, LockinGrid
+from ..circuit import POPULATION_PARAMETERS
+from ..errors import closest
+from .circuit_table import circuit_key
+from .reader import MAX_GRID_VALUES, ProtocolError, Reader, grid, key_text, show, type_name
 
 # one source of defaults: the analysis layer's settings objects
 _LOCKIN, _ENTRAIN, _CRITERION = LockinGrid(), EntrainmentGrid(), LockingCriterion()
-
-import numpy as np
-
-from ..circuit import POPULATION_PARAMETERS
-from ..errors import closest
-from .schema import _Reader, _key_text, _show, _type_name
 
 KINDS = ("frequency_response", "entrainment", "bifurcation")
 BIFURCATION_KEYS = ("kind", "parameter", "range", "cycles", "max_cycle_points", "second_parameter",
@@ -73,7 +71,8 @@ KIND_KEYS = {
 }
 SWEEPABLE = tuple(p for p in POPULATION_PARAMETERS if p not in ("transfer",)) + ("J",)
 #: grids larger than this are refused (memory and time): frequencies x amplitudes x parameter sets
-MAX_RUNS = 200_000
+#: (each grid alone is bounded by the reader's limit, the same number)
+MAX_RUNS = MAX_GRID_VALUES
 #: parameter sets whose circuits (and, for a frequency response, fixed points) are checked before the
 #: run: all of them up to this many, else the corners of the grid (every parameter at its smallest and
 #: largest value), where a value out of range or a circuit without fixed point shows first
@@ -113,72 +112,6 @@ class StudySpec:
         return [dict(zip(names, combo)) for combo in itertools.product(*(self.parameters[n] for n in names))]
 
 
-def _grid(r, key, value, minimum, exclusive, unit):
-    """A sorted tuple of floats from a list of numbers, {start, stop, num[, spacing]} or {start, stop, step}.
-
-    Parameters
-    ----------
-    r : stimsim.protocol.schema._Reader
-        Reader of the table holding ``key`` (for the key path of messages).
-    key : str
-        Key path below ``r`` (``"freqs_hz"``, ``"J"``).
-    value : object
-        The raw value.
-    minimum : float or None
-        Lower bound of every value (``exclusive``: strict).
-    unit : str
-        Unit named in messages.
-    """
-    if isinstance(value, list):
-        if not value:
-            r.fail("must not be empty", key)
-        if len(value) > MAX_RUNS:
-            r.fail(f"{len(value)} values exceed the limit {MAX_RUNS}; use a coarser grid", key)
-        vals = [r.as_number(v, f"{key}[{i}]", minimum, exclusive, unit) for i, v in enumerate(value)]
-    elif isinstance(value, dict):
-        allowed = ("start", "stop", "num", "step", "spacing")
-        for k in value:
-            if k not in allowed:
-                r.fail(f"unknown key{closest(k, allowed)}; allowed: {', '.join(allowed)}", f"{key}.{_key_text(k)}")
-        for k in ("start", "stop"):
-            if k not in value:
-                r.fail("is required (a range needs start and stop)", f"{key}.{k}")
-        start = r.as_number(value["start"], f"{key}.start", minimum, exclusive, unit)
-        stop = r.as_number(value["stop"], f"{key}.stop", minimum, exclusive, unit)
-        if stop < start:
-            r.fail(f"must be >= start ({start:g}), got {stop:g}", f"{key}.stop")
-        if ("num" in value) == ("step" in value):
-            r.fail("give exactly one of num or step", key)
-        spacing = r.as_string(value.get("spacing", "linear"), f"{key}.spacing", ("linear", "log"))
-        if "num" in value:
-            num = r.as_integer(value["num"], f"{key}.num", 1)
-            if num > MAX_RUNS:
-                r.fail(f"{num} values exceed the limit {MAX_RUNS}; use a coarser grid", f"{key}.num")
-            if spacing == "log" and start <= 0:
-                r.fail(f"must be > 0 for log spacing, got {start:g}", f"{key}.start")
-            with np.errstate(all="ignore"):                # too wide a range: refused below
-                make = np.geomspace if spacing == "log" else np.linspace
-                vals = make(start, stop, num).tolist()
-        else:
-            if spacing == "log":
-                r.fail("'log' needs num, not step", f"{key}.spacing")
-            step = r.as_number(value["step"], f"{key}.step", 0.0, exclusive=True, unit=unit)
-            with np.errstate(over="ignore"):
-                count = (stop - start) / step
-            if not math.isfinite(count) or count + 1 > MAX_RUNS:
-                r.fail(f"{count + 1:.3g} values (stop - start) / step + 1 exceed the limit {MAX_RUNS}; "
-                       "use a larger step", key)
-            n = int(math.floor(count * (1 + 1e-12))) + 1
-            vals = (start + step * np.arange(n)).tolist()
-        if not all(math.isfinite(v) for v in vals):
-            r.fail(f"the range from {start:g} to {stop:g} is too wide to represent", key)
-    else:
-        r.fail(f"must be a list of numbers or a table {{start, stop, num}}, got {_show(value)}", key)
-    if len(set(vals)) != len(vals):
-        r.fail("has repeated values", key)
-    return tuple(sorted(vals))
-
-
 def validate_study(table, source="protocol", path="study"):
     """Validate a raw ``[study]`` table; return a :class:`StudySpec`.
 
@@ -200,12 +133,12 @@ def validate_study(table, source="protocol", path="study"):
 
     Raises
     ------
-    stimsim.protocol.schema.ProtocolError
+    stimsim.protocol.reader.ProtocolError
         One line ``<source>: <path>.<key>: <problem>``, naming the value and what is allowed.
     """
-    r = _Reader(table, path, source)                     # fails unless a table
+    r = Reader(table, path, source)                     # fails unless a table
     if not r.has("kind"):
-        r.fail(f"is required{r._misspelling_hint('kind')}; allowed: {', '.join(KINDS)}", "kind")
+        r.fail(f"is required{r.misspelling_hint('kind')}; allowed: {', '.join(KINDS)}", "kind")
     kind = r.string("kind", choices=KINDS)
     if kind == "bifurcation":
         return _validate_bifurcation(r, table)
@@ -217,30 +150,30 @@ def validate_study(table, source="protocol", path="study"):
             r.fail(f"unknown key{hint}; allowed for kind = {kind!r}: {', '.join(allowed)}", key)
     if not r.has("freqs_hz"):
         r.fail("is required: a list of frequencies in Hz or {start, stop, num}", "freqs_hz")
-    spec = dict(kind=kind, freqs_hz=_grid(r, "freqs_hz", table["freqs_hz"], 0.0, True, "Hz"))
+    spec = dict(kind=kind, freqs_hz=grid(r, "freqs_hz", table["freqs_hz"], 0.0, True, "Hz"))
     default_amp = [1.0] if kind == "frequency_response" else [0.0, 1.0]
-    spec["amplitudes"] = _grid(r, "amplitudes", table.get("amplitudes", default_amp), 0.0, False, "drive units")
+    spec["amplitudes"] = grid(r, "amplitudes", table.get("amplitudes", default_amp), 0.0, False, "drive units")
     if r.has("output_population"):
         op = table["output_population"]
         if not isinstance(op, str) or not op:
-            r.fail(f"must be a population name, got {_show(op)}", "output_population")
+            r.fail(f"must be a population name, got {show(op)}", "output_population")
         spec["output_population"] = op
     spec["output"] = r.string("output", "rate", ("rate", "v"))
     params = table.get("parameters", {})
     if not isinstance(params, dict):
-        r.fail(f"must be a table {{name = [values]}}, got {_type_name(params)}", "parameters")
+        r.fail(f"must be a table {{name = [values]}}, got {type_name(params)}", "parameters")
     pr = r.child("parameters")
     parsed = {}
     for name, values in params.items():
         name = str(name)
         base = name.split(".", 1)[0]
-        key = _key_text(name)
+        key = key_text(name)
         if base not in SWEEPABLE:
             pr.fail(f"unknown parameter{closest(base, SWEEPABLE)}; allowed: {', '.join(SWEEPABLE)} "
                     "(population-specific as 'eta_bar.E')", key)
         if base == "J" and "." in name:
             pr.fail("J takes one value for a one-population circuit; sweep a coupling as 'J'", key)
-        parsed[name] = _grid(pr, key, values if isinstance(values, (list, dict)) else [values], None, False, "")
+        parsed[name] = grid(pr, key, values if isinstance(values, (list, dict)) else [values], None, False, "")
     spec["parameters"] = parsed
     if kind == "frequency_response":
         spec["method"] = r.string("method", "both", ("linear", "lockin", "both"))
@@ -255,7 +188,7 @@ def validate_study(table, source="protocol", path="study"):
         spec["max_denominator"] = r.integer("max_denominator", _CRITERION.max_denominator, minimum=1)
         spec["freq_tol_hz"] = r.number("freq_tol_hz", None, minimum=0.0, exclusive=True, unit="Hz")
         if r.has("plv_freqs_hz"):
-            spec["plv_freqs_hz"] = _grid(r, "plv_freqs_hz", table["plv_freqs_hz"], 0.0, True, "Hz")
+            spec["plv_freqs_hz"] = grid(r, "plv_freqs_hz", table["plv_freqs_hz"], 0.0, True, "Hz")
         n_amp = len(spec["amplitudes"])
     runs = len(spec["freqs_hz"]) * n_amp * math.prod(len(v) for v in parsed.values())
     if runs > MAX_RUNS:
@@ -285,10 +218,10 @@ class BifurcationSpec:
 def _pair(r, key):
     value = r.get(key)
     if not isinstance(value, list) or len(value) != 2:
-        r.fail(f"must be a list of two numbers [start, stop], got {_show(value)}", key)
+        r.fail(f"must be a list of two numbers [start, stop], got {show(value)}", key)
     lo, hi = (r.as_number(v, f"{key}[{i}]", None, False, "") for i, v in enumerate(value))
     if lo == hi:
-        r.fail(f"must have two different ends, got {_show(value)}", key)
+        r.fail(f"must have two different ends, got {show(value)}", key)
     return (lo, hi)
 
 
@@ -311,7 +244,7 @@ def _validate_bifurcation(r, table):
     if r.has("output_population"):
         op = table["output_population"]
         if not isinstance(op, str) or not op:
-            r.fail(f"must be a population name, got {_show(op)}", "output_population")
+            r.fail(f"must be a population name, got {show(op)}", "output_population")
         spec["output_population"] = op
     return BifurcationSpec(**spec)
 
@@ -353,7 +286,8 @@ def _check_bifurcation(r, spec, protocol):
         if model.supports(circuit) is not None:
             continue
         if not model.has_equations:
-            r.fail(f"model {model.name!r} has no equations to continue; use nmm2 or nmm1", "kind")
+            with_equations = [n for n in _models.available() if _models.get(n).has_equations]
+            r.fail(f"model {model.name!r} has no equations to continue; use {' or '.join(with_equations)}", "kind")
     for end in spec.range:
         try:
             find_fixed_points(parsed[0].apply(circuit, end))
@@ -382,9 +316,9 @@ def check_against_run(spec, protocol, source="protocol", path="study"):
 
     Raises
     ------
-    stimsim.protocol.schema.ProtocolError
+    stimsim.protocol.reader.ProtocolError
     """
-    r = _Reader({}, path, source)                        # messages only
+    r = Reader({}, path, source)                        # messages only
     if spec.kind == "bifurcation":
         _check_bifurcation(r, spec, protocol)
         return
@@ -397,7 +331,7 @@ def check_against_run(spec, protocol, source="protocol", path="study"):
         r.fail(f"{spec.output_population!r} is not a population{closest(spec.output_population, names)}; "
                f"allowed: {', '.join(names)}", "output_population")
     for name in spec.parameters:
-        key = f"parameters.{_key_text(name)}"
+        key = f"parameters.{key_text(name)}"
         pop = name.partition(".")[2]
         if pop and pop not in names:
             r.fail(f"population {pop!r} does not exist{closest(pop, names)}; allowed: {', '.join(names)}", key)
@@ -442,7 +376,6 @@ def _check_parameter_sets(r, spec, protocol, source):
     from .._simulate import check_run
     from ..analysis._studies import _circuits
     from ..dynamics import find_fixed_points
-    from .schema import ProtocolError, circuit_key
 
     sets = _checked_sets(spec)
     try:

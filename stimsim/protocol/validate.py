@@ -19,14 +19,13 @@ comparison into one folder, all or nothing (``stimsim.io.staged_directory``):
 * ``validation.png``, ``metadata.json``.
 
 Conventions: the analysed window starts at ``run.transient_ms``; rates are analysed every
-:func:`stimsim.protocol.runner.analysis_stride` steps (<= 0.5 ms). The network's rate at a sample
+:func:`stimsim.protocol.run_table.analysis_stride` steps (<= 0.5 ms). The network's rate at a sample
 counts the spikes in a window of that length centred on it (models.md M1); the mean-field rates
 are instantaneous. A window w attenuates a rhythm at f by sin(pi f w)/(pi f w) (< 1 % below
 130 Hz for w = 0.5 ms).
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,16 +33,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import models as _models
 from ..errors import InputError, SimulationDiverged, check_positive_int
 from ..units import MS_PER_S
+from . import kinds
 
-#: the models compared, the reference first
-MODELS = ("network", "nmm2", "nmm1")
 DEFAULT_SEEDS = 3
 #: the rate and raster panels of the figure show at most the last this many ms
 FIGURE_WINDOW_MS = 500.0
 #: band of the network rate: mean -/+ this many SD over seeds
 BAND_SD = 1.96
+#: line colour of the ground truth (grey, drawn on top) and, in registration order, of the others
+REFERENCE_COLOR = "0.2"
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")
 
 COLUMNS = {
     "time_ms": "ms",
@@ -120,6 +122,32 @@ def _seeds_arg(value):
 
 
 # --- protocol ---------------------------------------------------------------------------------------
+def validation_models(circuit):
+    """(reference, others): the ground-truth model the others are compared with, and the registered
+    models without ``ground_truth`` that describe ``circuit`` (registration order).
+
+    Raises
+    ------
+    InputError
+        When no registered model is a ground truth, or none of the others describes the circuit.
+    """
+    truth = [m for m in _models.available() if _models.get(m).ground_truth]
+    if not truth:
+        raise InputError("no registered model is a ground truth (models.get(name).ground_truth); nothing to "
+                         "validate against")
+    others = [m for m in _models.available() if not _models.get(m).ground_truth
+              and _models.get(m).supports(circuit) is None]
+    if not others:
+        raise InputError(f"no model besides the ground truth describes preset {circuit.name!r}")
+    return truth[0], others
+
+
+def _split_models(models):
+    """(reference, others) of a validation protocol's ``run.models`` (the ground truth first)."""
+    truth = [m for m in models if _models.get(m).ground_truth]
+    return (truth[0] if truth else None), [m for m in models if not _models.get(m).ground_truth]
+
+
 def validation_protocol(path, sets=(), neurons=None, seed=None):
     """The protocol of ``path`` (with ``--set`` overrides) run as network, NMM2 and NMM1, without its [study].
 
@@ -132,11 +160,13 @@ def validation_protocol(path, sets=(), neurons=None, seed=None):
     from .schema import ProtocolError, load_dict, load_protocol
 
     sets = list(sets or [])
+    kinds.check_kind(path, "validate", sets)
     original = load_protocol(path, sets=sets)
     data = copy.deepcopy(original.resolved)
     data.pop("study", None)
     run = data["run"]
-    run["models"] = list(MODELS)
+    reference, others = validation_models(original.circuit)
+    run["models"] = [reference, *others]
     for key, value in (("neurons", neurons), ("seed", seed)):
         if value is None:
             continue
@@ -206,6 +236,7 @@ def compare(protocol, mean_field, networks):
     """
     from .runner import analysed_slice
 
+    reference, _ = _split_models(protocol.models)
     res0 = networks[0][1]
     sl = analysed_slice(protocol, res0.time_ms)
     t = res0.time_ms[sl]
@@ -224,9 +255,9 @@ def compare(protocol, mean_field, networks):
             else:
                 m["corr_vs_network"], m["rms_error_vs_network_hz"] = np.nan, np.nan
             per.append(m)
-            seed_rows.append(dict(model="network", seed=seed, population=pop, **m, **window))
+            seed_rows.append(dict(model=reference, seed=seed, population=pop, **m, **window))
         table = pd.DataFrame(per)
-        row = dict(model="network", population=pop, n_runs=len(networks))
+        row = dict(model=reference, population=pop, n_runs=len(networks))
         for name in METRICS:
             vals = table[name].to_numpy(dtype=float)
             if name == "response_phase_rad":            # circular mean of the phases
@@ -256,6 +287,7 @@ def timeseries(protocol, mean_field, networks, t_grid, drive):
     """Tidy rate table every ``run.record_every`` steps: the network's mean and band, NMM2, NMM1, the drive."""
     from .runner import analysed_slice, thinned
 
+    reference, _ = _split_models(protocol.models)
     frames = []
     gains = protocol.input_gains
     net = [thinned(protocol, r) for _, r in networks]
@@ -265,7 +297,7 @@ def timeseries(protocol, mean_field, networks, t_grid, drive):
     Y = np.stack([r.rate_hz for r in net])                   # (K, n_t, P)
     mean = Y.mean(axis=0)
     sd = Y.std(axis=0, ddof=1) if len(net) > 1 else np.full_like(mean, np.nan)
-    curves = [("network", mean, mean - BAND_SD * sd, mean + BAND_SD * sd)]
+    curves = [(reference, mean, mean - BAND_SD * sd, mean + BAND_SD * sd)]
     for name, res in mean_field.items():
         r = thinned(protocol, res).rate_hz
         curves.append((name, r, np.full_like(r, np.nan), np.full_like(r, np.nan)))
@@ -286,6 +318,8 @@ def validation_figure(protocol, table, raster, neurons, n_seeds):
     """
     from ..plots import subplots, theme
 
+    reference, others = _split_models(protocol.models)
+    colors = {reference: REFERENCE_COLOR, **{m: COLORS[i % len(COLORS)] for i, m in enumerate(others)}}
     with theme("whitegrid"):
         pops = list(protocol.circuit.names)
         has_drive = bool(protocol.waveforms)
@@ -297,21 +331,20 @@ def validation_figure(protocol, table, raster, neurons, n_seeds):
         shown = table[table["time_ms"] >= t_start]
         i = 0
         if has_drive:
-            first = shown[(shown["model"] == "network") & (shown["population"] == pops[0])]
+            first = shown[(shown["model"] == reference) & (shown["population"] == pops[0])]
             axes[0].plot(first["time_ms"], first[protocol.drive_label], color="0.25", linewidth=0.8)
             axes[0].set_ylabel("field (V/m)" if protocol.drive_unit == "field" else "drive (model units)")
             i = 1
-        colors = {"network": "0.2", "nmm2": "tab:blue", "nmm1": "tab:orange"}
         for pop in pops:
             ax = axes[i]
             i += 1
-            for name in ("nmm1", "nmm2", "network"):        # the network on top
+            for name in [*reversed(others), reference]:        # the ground truth on top
                 sub = shown[(shown["model"] == name) & (shown["population"] == pop)]
-                if name == "network" and np.any(np.isfinite(sub["rate_lo_hz"])):
+                if name == reference and np.any(np.isfinite(sub["rate_lo_hz"])):
                     ax.fill_between(sub["time_ms"], sub["rate_lo_hz"], sub["rate_hi_hz"], color=colors[name],
-                                    alpha=0.25, linewidth=0, label=f"network ±{BAND_SD:g} SD ({n_seeds} seeds)")
+                                    alpha=0.25, linewidth=0, label=f"{name} ±{BAND_SD:g} SD ({n_seeds} seeds)")
                 ax.plot(sub["time_ms"], sub["rate_hz"], color=colors[name], linewidth=0.9,
-                        label=f"network (N = {neurons:,}, mean)" if name == "network" else name)
+                        label=f"{name} (N = {neurons:,}, mean)" if name == reference else name)
             ax.set_ylabel(f"rate {pop} (Hz)")
             ax.legend(loc="upper right", fontsize="x-small", ncol=2)
         ax = axes[i]
@@ -323,7 +356,8 @@ def validation_figure(protocol, table, raster, neurons, n_seeds):
         ax.set_ylabel("neuron (by eta)")
         ax.set_title("raster of the first seed (evenly spaced in excitability)", fontsize="small")
         axes[-1].set_xlabel("time (ms)")
-        axes[0].set_title(f"{protocol.name}: {protocol.circuit.name}, network vs NMM2 vs NMM1")
+        axes[0].set_title(f"{protocol.name}: {protocol.circuit.name}, "
+                          + " vs ".join([reference] + [m.upper() for m in others]))
         fig.tight_layout()
     return fig
 
@@ -364,10 +398,12 @@ def run_validation(protocol, seeds=DEFAULT_SEEDS, out_dir=None, command=None, pr
     from .schema import ProtocolError
 
     seeds = check_positive_int("seeds", seeds)
-    missing = [m for m in MODELS if m not in protocol.models]
-    if missing or protocol.seed is None:
-        raise InputError(f"the protocol must run {list(MODELS)} with a network seed (build it with "
-                         "validation_protocol), missing {missing}")
+    reference, others = _split_models(protocol.models)
+    if reference is None or not others or protocol.seed is None:
+        expected = list(validation_models(protocol.circuit))
+        expected = [expected[0], *expected[1]]
+        raise InputError(f"the protocol must run {expected} with a network seed (build it with "
+                         f"validation_protocol), got run.models = {list(protocol.models)}")
     stream = stream or sys.stderr
     run_id = new_run_id()
     out_dir = Path(out_dir) if out_dir is not None else Path("results") / protocol.name / f"validate-{run_id}"
@@ -383,12 +419,12 @@ def run_validation(protocol, seeds=DEFAULT_SEEDS, out_dir=None, command=None, pr
         initial = "fixed_point" if protocol.initial == "fixed_point" else None
         common = dict(duration_ms=protocol.duration_ms, dt_ms=protocol.dt_ms, input=inp, record_every=stride,
                       integrator=protocol.integrator, initial=initial)
-        runs = [("network", protocol.seed + i) for i in range(seeds)] + [("nmm2", None), ("nmm1", None)]
+        runs = [(reference, protocol.seed + i) for i in range(seeds)] + [(m, None) for m in others]
         mean_field, networks, walls = {}, [], {}
         bar = tqdm(runs, desc="validate", unit="run", disable=not progress, leave=False)
         try:
             for name, seed in bar:
-                bar.set_postfix_str(name if seed is None else f"network seed {seed}")
+                bar.set_postfix_str(name if seed is None else f"{name} seed {seed}")
                 try:
                     if seed is None:
                         res = simulate(protocol.circuit, model=name, **common)
@@ -396,11 +432,11 @@ def run_validation(protocol, seeds=DEFAULT_SEEDS, out_dir=None, command=None, pr
                         walls[name] = res.wall_time_s
                     else:
                         # windows that tile the analysed series: r(t) unsmoothed beyond the analysis step
-                        res = simulate(protocol.circuit, model="network", neurons=protocol.neurons,
+                        res = simulate(protocol.circuit, model=name, neurons=protocol.neurons,
                                        seed=seed % 2**63, progress=None if progress else False,
                                        rate_window_ms=stride * protocol.dt_ms, **common)
                         networks.append((seed % 2**63, res))
-                        walls[f"network seed {seed % 2**63}"] = res.wall_time_s
+                        walls[f"{name} seed {seed % 2**63}"] = res.wall_time_s
                 except SimulationDiverged as exc:
                     raise ProtocolError(f"{protocol.source or protocol.name}: {name} diverged: {exc}") from None
         finally:

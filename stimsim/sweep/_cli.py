@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from .._cli_common import EXIT_INTERRUPTED, EXIT_TERMINATED
+from ..protocol import kinds
+
 
 def add_subcommands(sub):
     """Add ``sweep`` to the ``stimsim`` argparse subparsers."""
@@ -35,20 +38,17 @@ def add_subcommands(sub):
 def cmd_sweep(args):
     from pathlib import Path
 
+    from ..brain._protocol import load_brain_protocol
     from ..errors import InputError
     from ..protocol.schema import load_protocol
     from ._run import run_sweep
 
-    from ..brain._protocol import is_brain_protocol, load_brain_protocol
-
-    if is_brain_protocol(args.protocol):
-        protocol = load_brain_protocol(args.protocol, sets=args.set)
-        run_with = "stimsim brain"
-    else:
-        protocol = load_protocol(args.protocol, sets=args.set)
-        run_with = "stimsim run"
-    if protocol.sweep is None:
-        raise InputError(f"{args.protocol} has no [sweep] table (see protocols/README.md); run it with {run_with}")
+    # a protocol without [sweep] is refused here, naming the command that runs it
+    kind = kinds.check_kind(args.protocol, "sweep", args.set)
+    load = load_brain_protocol if kind is kinds.BRAIN_SWEEP else load_protocol
+    protocol = load(args.protocol, sets=args.set)
+    if protocol.sweep is None:              # a file of no recognised kind that still loads
+        raise InputError(f"{args.protocol} has no [sweep] table (see protocols/README.md)")
     if args.scheduler is not None and args.workers is not None:
         raise InputError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
     if args.workers is not None and args.workers < 1:
@@ -61,7 +61,6 @@ def cmd_sweep(args):
                            progress=not args.quiet, protocol=protocol.resolved,
                            command="stimsim " + " ".join(sys.argv[1:]), max_rows_in_memory=0)
     except KeyboardInterrupt as exc:
-        from ..cli import EXIT_INTERRUPTED, EXIT_TERMINATED
         from ..errors import Terminated
 
         parts = len(list((out / "parts").glob("part-*.csv"))) if (out / "parts").is_dir() else 0

@@ -64,17 +64,19 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numba
 import numpy as np
 import pandas as pd
 
-from .._simulate import MAX_OUTPUT_BYTES, check_run
+from tqdm.auto import tqdm
+
 from ..errors import InputError, SimulationDiverged
 from ..kernels.common import CHUNK
-from ..models import _network as _netmod
-from ._simulate import BrainResult, _initial, _lanes, _stimulus_stride
+from ..kernels.delayed import buffer_slots
+from . import _network_neurons as _netmod
+from ._regions import RegionRun
 
 #: longest chunk of steps integrated per kernel call (bounds the per-chunk buffers)
 MAX_CHUNK_STEPS = 2048
@@ -83,19 +85,6 @@ MAX_WORK_BYTES = 2 * 2**30
 #: delays within this relative distance of a whole number of steps are taken as that number
 DELAY_SNAP = 1e-9
 _GOLDEN = 0x9E3779B97F4A7C15
-
-
-@dataclass
-class SpikingBrainResult(BrainResult):
-    """A :class:`BrainResult` of the spiking network, with its raster and settings.
-
-    ``spikes``: tidy table of the raster subset's spikes ([set,] region, population, neuron, eta,
-    time_ms); ``settings``: the options, the region seeds (sets x regions), the chunk length and
-    the shortest delay per set.
-    """
-
-    spikes: object = None
-    settings: dict = field(default_factory=dict)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -146,8 +135,6 @@ def _delay_plan(network, dt, G, speed, longest_chunk, set_index, B):
 
     Raises InputError for a delay with a nonzero weight that is shorter than one step.
     """
-    from ..kernels.delayed import buffer_slots
-
     W = network.weights
     R = network.n_regions
     rows, cols = np.nonzero(W) if G != 0.0 else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
@@ -200,7 +187,8 @@ def _options(model, network, spec, options):
 
 
 def _check_sizes(network, spec, opts, B, plans, longest_chunk):
-    """Refuse runs whose neurons, output or working arrays would not fit, before anything runs."""
+    """Refuse runs whose neurons or working arrays would not fit, before anything runs (the
+    recorded output is checked by the caller, as for every model)."""
     R, P, N = network.n_regions, network.local.n_populations, opts.neurons
     per_neuron = R * P * _netmod.BYTES_PER_NEURON + _netmod.BUILD_BYTES_PER_NEURON
     need = float(N) * per_neuron
@@ -211,11 +199,6 @@ def _check_sizes(network, spec, opts, B, plans, longest_chunk):
             f"neurons={N:,} per population x {P} population(s) x {R} regions needs {need / 2**30:.1f} GiB for the "
             f"neurons ({_netmod.BYTES_PER_NEURON} bytes each, {_netmod.BUILD_BYTES_PER_NEURON} more per neuron of "
             f"the population being built), more than the {limit / 2**30:.1f} GiB allowed; use neurons <= {most:,}")
-    nbytes = spec.n_records * 4 * R * P * B * 8
-    if nbytes > MAX_OUTPUT_BYTES:
-        raise InputError(f"recording {spec.n_records:,} time points x 4 variables x {R} regions x {P} populations "
-                         f"x {B} sets needs {nbytes / 2**30:.1f} GiB (limit {MAX_OUTPUT_BYTES / 2**30:.0f} GiB); "
-                         f"raise record_every (now {spec.record_every}) or shorten duration_ms")
     work = max(p.nbuf for p in plans) * R * 8 + (opts.rate_window_steps + longest_chunk + 2) * R * P * 8
     if work > MAX_WORK_BYTES:
         raise InputError(f"the delay history and rate window need {work / 2**30:.1f} GiB (limit "
@@ -223,81 +206,64 @@ def _check_sizes(network, spec, opts, B, plans, longest_chunk):
                          "steps; raise dt_ms or the speed, or shorten rate_window_ms")
 
 
-def check_spiking_run(network, model, duration_ms, dt_ms, record_every, integrator, G, speed_mm_per_ms, field_scale,
-                      options):
-    """Every check of a spiking brain run that needs no stimulus or initial state: the run grid,
-    the options, the delays and the memory; raises InputError before anything runs.
+def check_regions(model, network, spec, lanes, options):
+    """Every check of a spiking brain run that needs no stimulus or initial state: the options, the
+    delays and the memory; raises InputError before anything runs.
 
-    Returns (spec, options, (G, speeds, scales, batched), delay plans, longest chunk in steps).
+    Returns the plan of :func:`simulate_regions`: (options, delay plan per set, longest chunk in steps).
     """
-    spec = check_run([network.local], model, duration_ms, dt_ms, record_every, integrator)
     opts = _options(model, network, spec, options)
-    lanes = _lanes(network, G, speed_mm_per_ms, field_scale)
-    Gs, speeds = lanes[0], lanes[1]
-    B = Gs.size
+    Gs, speeds = lanes.G, lanes.speed_mm_per_ms
+    B = lanes.n_sets
     R, P, N = network.n_regions, network.local.n_populations, opts.neurons
     longest = int(min(spec.n_steps, MAX_CHUNK_STEPS, max(64, _netmod.UPDATES_PER_CALL // (R * P * N))))
     plans = [_delay_plan(network, spec.dt_ms, float(Gs[b]), float(speeds[b]), longest, b, B) for b in range(B)]
     _check_sizes(network, spec, opts, B, plans, longest)
-    return spec, opts, lanes, plans, longest
+    return opts, plans, longest
 
 
-def simulate_spiking_network(network, model, duration_ms, dt_ms, stimulus, record_every, integrator, initial, G,
-                             speed_mm_per_ms, field_scale, on_divergence, options, progress=None):
-    """``simulate_network(network, "network", ...)``: the spiking QIF network in every region (module docstring).
+def simulate_regions(model, network, spec, y0, stimulus, stride, lanes, plan, progress, on_divergence):
+    """The spiking QIF network in every region (module docstring); ``NetworkModel.simulate_regions``.
 
     Parameters
     ----------
-    network : stimsim.brain.BrainNetwork
     model : stimsim.models.NetworkModel
-    duration_ms, dt_ms : float
-        Simulated time and fixed step, ms (dt <= tau_m / (2 V_peak), models.md M1, and <= every
-        delay with a nonzero weight).
-    stimulus : None or RegionalStimulus
-        Patterns (n_patterns, R, P) x waveforms, QIF input units; scaled per set by ``field_scale``.
-    record_every : int
-        Keep every n-th step (and t = 0).
-    integrator : str
-        Checked as for the mean fields and otherwise unused (the network has its own scheme, M1).
-    initial : None, 'fixed_point' or array (4, P) or (4, R, P)
+    network : stimsim.brain.BrainNetwork
+    spec : stimsim._simulate.RunSpec
+        The time grid (dt <= tau_m / (2 V_peak), models.md M1, and <= every delay with a nonzero
+        weight); the integrator is checked as for the mean fields and otherwise unused (the
+        network has its own scheme, M1).
+    y0 : array (4, R, P)
         Population-level (r kHz, v, s kHz, z kHz) per region: the neurons start on the stationary
         state of the frozen input that fires at r (``NetworkModel``); the history of s before
         t = 0 is the initial s.
-    G, speed_mm_per_ms, field_scale : None, float or 1-D array (one value per set)
+    stimulus : None or stimsim.brain.RegionalStimulus
+        Patterns (n_patterns, R, P) x waveforms, QIF input units, read every ``stride``
+        half-steps; scaled per set by ``lanes.field_scale``.
+    lanes : stimsim.models.RegionLanes
         As for the mean fields; the sets run one after another (region i of set b: seed + b R + i).
-    on_divergence : {'raise', 'nan'}
-    options : None, dict or NetworkOptions
-        The network options (neurons, seed, excitability, v_peak, noise, raster_neurons,
-        rate_window_ms, parallel, progress; :class:`stimsim.models.NetworkModel`).
+    plan : tuple
+        From :func:`check_regions`.
     progress : None or bool
-        tqdm progress bar; None: ``options['progress']``, else shown when the run is expected to
+        tqdm progress bar; None: the ``progress`` option, else shown when the run is expected to
         take more than 5 s (``NetworkModel``'s rule).
+    on_divergence : {'raise', 'nan'}
 
     Returns
     -------
-    SpikingBrainResult
-        ``states`` (n_records, 4, R, P, B): r (kHz; ``rate_hz`` in Hz), v, s (kHz), z (kHz).
+    RegionRun
+        ``states`` (n_records, 4, R, P, B): r (kHz), v, s (kHz), z (kHz); ``spikes`` the raster
+        subset's spikes; ``settings`` the options, seeds, chunks and shortest delays.
 
     Raises
     ------
-    stimsim.errors.InputError
-        Bad arguments, a delay shorter than dt with a nonzero weight, or too much memory, before
-        anything is compiled or run.
     SimulationDiverged
         A rate or synapse became non-finite (``on_divergence='raise'``).
     """
-    if progress is not None and not isinstance(progress, (bool, np.bool_)):
-        raise InputError(f"progress must be true, false or None (automatic), got {progress!r}")
-    spec, opts, (Gs, speeds, scales, batched), plans, longest = check_spiking_run(
-        network, model, duration_ms, dt_ms, record_every, integrator, G, speed_mm_per_ms, field_scale, options)
-    B = Gs.size
-    stride = 1 if stimulus is None else _stimulus_stride(stimulus, network, spec)
-    y0 = _initial(model, network, initial)
+    opts, plans, longest = plan
+    scales, B = lanes.field_scale, lanes.n_sets
     R, P, N = network.n_regions, network.local.n_populations, opts.neurons
     seeds = np.array([[(opts.seed + b * R + i) % 2**63 for i in range(R)] for b in range(B)], dtype=object)
-
-    from tqdm.auto import tqdm
-
     show = opts.progress if progress is None else bool(progress)
     if show is None:
         show = spec.n_steps * B * R * P * N * _netmod.SECONDS_PER_UPDATE > _netmod.PROGRESS_AFTER_S
@@ -322,8 +288,8 @@ def simulate_spiking_network(network, model, duration_ms, dt_ms, stimulus, recor
         bar.close()
     if n_kept[1]:
         warnings.warn(f"the raster kept its first {_netmod.MAX_RASTER_SPIKES:,} spikes only (MAX_RASTER_SPIKES); "
-                      "lower raster_neurons", RuntimeWarning, stacklevel=3)
-    spikes = _raster_frame(rasters, network, batched)
+                      "lower raster_neurons", RuntimeWarning, stacklevel=4)
+    spikes = _raster_frame(rasters, network, lanes.batched)
     settings = opts.describe(spec.dt_ms)
     updates = spec.n_steps * R * P * N * (B - len(bad))
     settings.update(
@@ -334,8 +300,7 @@ def simulate_spiking_network(network, model, duration_ms, dt_ms, stimulus, recor
         v_average="neurons not refractory with |V| <= v_peak", raster_spikes=n_kept[0],
         raster_truncated=bool(n_kept[1]), threaded_fraction=threads.threaded_fraction(),
         neuron_updates_per_s=(updates / wall) if wall > 0 else None)
-    return SpikingBrainResult(network, spec, states, Gs, speeds, scales, batched, wall,
-                              np.array(bad, dtype=int), spikes, settings)
+    return RegionRun(states, np.array(bad, dtype=int), wall, spikes, settings)
 
 
 def _raster_frame(rasters, network, batched):

@@ -1,4 +1,10 @@
-"""The ``[sweep]`` table of a protocol file: schema and validation, before anything runs.
+"""The ``[sweep]`` table of a circuit protocol: schema and validation, before anything runs.
+
+:func:`validate_sweep` reads the table against the loaded protocol into the sweep engine's task
+(:class:`stimsim.sweep.TaskSpec`) and design (:class:`stimsim.sweep.Design`); it is called by
+:func:`stimsim.protocol.schema.load_dict`, like the ``[study]`` reader (:mod:`stimsim.protocol.study`),
+and its design helpers (:func:`axis_values`, :func:`read_design`) also read whole-brain sweeps
+(``stimsim.brain._sweep``). The engine itself (:mod:`stimsim.sweep`) knows nothing of protocol files.
 
 Schema (units in key names where they apply)::
 
@@ -34,10 +40,12 @@ from __future__ import annotations
 
 import math
 
+from .. import models as _models
 from ..circuit import POPULATION_PARAMETERS  # noqa: F401  (documented names)
 from ..errors import InputError, closest
-from ._points import DESIGNS, Design
-from ._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec
+from ..sweep._points import DESIGNS, Design
+from ..sweep._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec
+from .reader import ProtocolError, Reader, grid, key_text, show
 
 KEYS = ("kind", "design", "n", "seed", "log", "frequency_hz", "amplitude", "noise_std", "output_population",
         "output", "settle_ms", "measure_ms", "record_every", "freqs_hz", "chunk_size", "parameters",
@@ -50,20 +58,17 @@ def axis_values(pr, key, raw, design_kind):
     """The values of one design axis (a tuple of floats): bounds [low, high] of a random or lhs
     sample, a grid (list or {start, stop, num}), or a list sweep's values (zipped; order and
     repeats kept). ``pr`` reads [sweep.parameters] (key paths in messages)."""
-    from ..protocol.schema import _show
-    from ..protocol.study import _grid
-
     if design_kind in ("random", "lhs"):
         if not isinstance(raw, list) or len(raw) != 2:
-            pr.fail(f"a {design_kind} sample needs bounds [low, high], got {_show(raw)}", key)
+            pr.fail(f"a {design_kind} sample needs bounds [low, high], got {show(raw)}", key)
         vals = tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
         if vals[0] >= vals[1]:
-            pr.fail(f"bounds must be [low, high] with low < high, got {_show(raw)}", key)
+            pr.fail(f"bounds must be [low, high] with low < high, got {show(raw)}", key)
         return vals
     if design_kind == "grid":
-        return tuple(_grid(pr, key, raw if isinstance(raw, (list, dict)) else [raw], None, False, ""))
+        return tuple(grid(pr, key, raw if isinstance(raw, (list, dict)) else [raw], None, False, ""))
     if not isinstance(raw, list) or not raw:
-        pr.fail(f"a list sweep needs a non-empty list of values, got {_show(raw)}", key)
+        pr.fail(f"a list sweep needs a non-empty list of values, got {show(raw)}", key)
     return tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
 
 
@@ -89,18 +94,14 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
 
     Raises
     ------
-    stimsim.protocol.schema.ProtocolError
+    stimsim.protocol.reader.ProtocolError
         One line ``<source>: sweep.<key>: <problem>``.
     """
     from ..analysis import Drive
     from ..continuation import parameter as parse_parameter
-    from ..protocol.schema import ProtocolError, _Reader, _key_text, _show
-    from ..protocol.study import _grid
 
-    r = _Reader(table, path, source)
-    for key in table:
-        if key not in KEYS:
-            r.fail(f"unknown key{closest(str(key), KEYS)}; allowed: {', '.join(KEYS)}", key)
+    r = Reader(table, path, source)
+    r.reject_unknown(KEYS)
     if protocol.waveforms:
         raise ProtocolError(f"{source}: stimulation.waveforms: a sweep drives with its own sinusoid ([sweep] "
                             "frequency_hz, amplitude, noise_std); remove the waveforms")
@@ -114,7 +115,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
     names, parsed, values = [], [], {}
     for name, raw in params.items():
         name = str(name)
-        key = _key_text(name)
+        key = key_text(name)
         if name in DRIVE_PARAMETERS:
             if kind in ("resonance", "fixed_points", "bifurcation"):
                 pr.fail(f"the {kind!r} kind has no drive {name}", key)
@@ -189,7 +190,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
     if kind == "resonance":
         if not r.has("freqs_hz"):
             r.fail("is required for kind = 'resonance': a list of Hz or {start, stop, num}", "freqs_hz")
-        freqs_hz = _grid(r, "freqs_hz", table["freqs_hz"], 0.0, False, "Hz")
+        freqs_hz = grid(r, "freqs_hz", table["freqs_hz"], 0.0, False, "Hz")
         if len(freqs_hz) < 2:
             r.fail("needs at least 2 frequencies", "freqs_hz")
     elif r.has("freqs_hz"):
@@ -202,7 +203,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
         bif_par = r.string("bifurcation_parameter")
         raw = r.get("bifurcation_range")
         if not isinstance(raw, list) or len(raw) != 2:
-            r.fail(f"must be [start, stop], got {_show(raw)}", "bifurcation_range")
+            r.fail(f"must be [start, stop], got {show(raw)}", "bifurcation_range")
         bif_range = tuple(r.as_number(v, f"bifurcation_range[{i}]") for i, v in enumerate(raw))
         try:
             bp = parse_parameter(bif_par, circuit, protocol.coupling if protocol.drive_unit == "field" else None)
@@ -235,14 +236,12 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
 
 
 def _check_models(task, source):
-    from .. import models as _models
-    from ..protocol.schema import ProtocolError
-
     for m in task.models:
         model = _models.get(m)
         reason = model.supports(task.circuit)
         if reason:
             raise ProtocolError(f"{source}: run.models: {model.name!r} cannot describe this circuit: {reason}")
         if not model.has_equations:
+            usable = [n for n in _models.available() if _models.get(n).has_equations]
             raise ProtocolError(f"{source}: run.models: {model.name!r} cannot run in a sweep (it has no fixed "
-                                "points or linearisation); use nmm2 or nmm1")
+                                f"points or linearisation); use {' or '.join(usable)}")
