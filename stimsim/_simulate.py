@@ -352,7 +352,14 @@ def simulate_batch(circuits, model="nmm2", duration_ms=1000.0, dt_ms=0.01, input
     -------
     BatchResult
     """
-    circuits = list(circuits)
+    if isinstance(circuits, Circuit):
+        raise InputError(f"simulate_batch takes a sequence of circuits, got one Circuit ({circuits.name!r}); "
+                         "pass [circuit], or run it with stimsim.simulate")
+    try:
+        circuits = list(circuits)
+    except TypeError:
+        raise InputError(f"circuits must be a non-empty sequence of stimsim Circuit objects, got "
+                         f"{type(circuits).__name__}") from None
     if not circuits or not all(isinstance(c, Circuit) for c in circuits):
         raise InputError("circuits must be a non-empty sequence of stimsim Circuit objects")
     if on_divergence not in ("raise", "nan"):

@@ -231,7 +231,10 @@ def build_parser():
 def main(argv=None):
     """Run the command line; return the exit code (see the module docstring)."""
     try:
-        parser = build_parser()
+        parser = build_parser()          # imports the numerical layers (numba, pandas): 1-2 s
+    except KeyboardInterrupt:
+        print("stimsim: interrupted while starting; nothing was run", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception:                    # noqa: BLE001 - a broken install is reported, not hidden
         return _internal_error()
     args = parser.parse_args(argv)

@@ -63,6 +63,9 @@ def test_nmm1_voltage_readout_is_v_star():
     (lambda: stimsim.simulate(stimsim.preset("ping"), input=stimsim.SinusoidInput(1.0, 60000.0)), "Nyquist"),
     (lambda: stimsim.simulate_batch([stimsim.preset("ping"), stimsim.preset("pyramidal")]), "structure"),
     (lambda: stimsim.simulate_batch([stimsim.preset("pyramidal")] * 2000, duration_ms=10_000.0), "raise record_every"),
+    (lambda: stimsim.simulate_batch(stimsim.preset("pyramidal")),
+     r"simulate_batch takes a sequence of circuits, got one Circuit \('pyramidal'\); pass \[circuit\]"),
+    (lambda: stimsim.simulate_batch(3), "circuits must be a non-empty sequence of stimsim Circuit objects, got int"),
 ])
 def test_bad_input_is_a_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):

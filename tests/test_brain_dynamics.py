@@ -306,18 +306,36 @@ def test_bad_stimulus_and_model_support():
 
 
 @pytest.mark.parametrize("model", ["nmm2", "nmm1"])
-def test_a_run_split_into_calls_under_a_progress_bar_is_the_one_call_run(model, capsys):
+def test_a_run_split_into_calls_under_a_progress_bar_is_the_one_call_run(model, capsys, monkeypatch):
     # the kernel carries state, ring buffer and delayed sums between calls: bit for bit the same
+    import stimsim.models._delayed as engine
+
     c = stimsim.preset("ping")
     net = small_network(c, R=3, G=0.4, seed=5)
     dt = 0.01
     wave = np.cos(2 * np.pi * 0.04 * np.arange(int(round(2 * 37.3 / dt)) + 1) * dt / 2)
     stim = RegionalStimulus(np.random.default_rng(2).uniform(0.0, 0.5, (1, 3, 2)), wave, dt / 2)
     kw = dict(duration_ms=37.3, dt_ms=dt, stimulus=stim, record_every=7, G=[0.0, 0.4], field_scale=[1.0, 2.0])
-    one = simulate_network(net, model, progress=False, **kw)
+    with monkeypatch.context() as mp:
+        mp.setattr(engine, "PROGRESS_FIRST_STEPS", 10**9)                  # the whole run in one call
+        one = simulate_network(net, model, progress=False, **kw)
     split = simulate_network(net, model, progress=True, **kw)
     np.testing.assert_array_equal(split.states, one.states)
     assert "brain network (3 regions, 2 sets)" in capsys.readouterr().err
+
+
+def test_a_long_run_is_split_into_calls_without_a_progress_bar_too(monkeypatch):
+    """Python regains control between kernel calls (about 0.5 s each) whether or not a bar is shown,
+    so Ctrl-C and SIGTERM stop a long brain run within a second."""
+    m = stimsim.models.get("nmm2")
+    calls = []
+    kernel = m.run_delayed_kernel
+    monkeypatch.setattr(m, "run_delayed_kernel", lambda local, R, state, par, args: (
+        calls.append((int(args[14]), int(args[15]))), kernel(local, R, state, par, args)))
+    simulate_network(small_network(stimsim.preset("ping"), R=3, G=0.4), "nmm2", duration_ms=20.0, dt_ms=0.01,
+                     progress=False, record_every=100)
+    assert len(calls) >= 2 and calls[0] == (0, 256) and calls[-1][1] == 2000
+    assert all(a[1] == b[0] for a, b in zip(calls, calls[1:]))                # consecutive ranges
 
 
 def test_a_model_without_the_delay_capability_is_refused_by_name():

@@ -117,16 +117,41 @@ def test_montage_axis_chunking_and_resume_do_not_change_a_number(tmp_path):
     f_back = one[(one.montage == "back") & (one.point_id == 0) & (one.model == "nmm2")].field_v_per_m_per_ma.to_numpy()
     f_front = one[(one.montage == "front")].groupby("region", sort=False).field_v_per_m_per_ma.first().to_numpy()
     assert np.max(np.abs(f_back - f_front)) > 0.1 * np.max(np.abs(f_back))
-    # an interrupted sweep: keep the first two parts, resume with another chunk size
+    # an interrupted sweep: keep the first two parts (and the manifest), resume with another chunk size
     cut = tmp_path / "cut"
     cut.mkdir()
     shutil.copy(tmp_path / "three" / "sweep.json", cut / "sweep.json")
+    shutil.copy(tmp_path / "three" / "manifest.csv", cut / "manifest.csv")
     (cut / "parts").mkdir()
     for f in sorted((tmp_path / "three" / "parts").glob("part-*.csv"))[:2]:
         shutil.copy(f, cut / "parts" / f.name)
     rep = run_sweep(task, design, cut, chunk_size=2, resume=True, progress=False)
     assert rep.metadata["resumed_from"] == 6 and rep.metadata["computed_this_run"] == 2
+    assert rep.metadata["rejected_parts"] == []
     pd.testing.assert_frame_equal(rep.table, one)
+    # a part that lost 3 region rows is not done: one warning, moved aside, computed again
+    part = min((cut / "parts").glob("part-*.csv"))
+    lines = part.read_text().splitlines()
+    part.write_text("\n".join(lines[:-3]) + "\n")
+    (cut / "results.csv").unlink()
+    with pytest.warns(UserWarning, match=re.escape(f"{part}: its sha256 differs from manifest.csv")) as record:
+        rep = run_sweep(task, design, cut, chunk_size=2, resume=True, progress=False)
+    assert len(record) == 1 and rep.metadata["computed_this_run"] == 3
+    assert (cut / "rejected" / part.name).is_file()
+    pd.testing.assert_frame_equal(rep.table, one)
+    assert len(rep.table) == 8 * 2 * 6
+
+
+def test_a_list_design_keeps_repeated_points_with_every_region(tmp_path, capsys):
+    p = sweep_protocol(tmp_path, 'G = [0.0, 0.5, 0.0]\nfrequency_hz = [20.0, 20.0, 20.0]',
+                       extra='design = "list"\nentrainment = false', electrodes=EL)
+    assert main(["sweep", str(p), "--out", str(tmp_path / "s"), "--quiet"]) == 0
+    assert capsys.readouterr().out.startswith("3 points x 2 models: 36 ok")
+    t = read(tmp_path / "s")
+    assert len(t) == 3 * 2 * 6 and t.groupby(["point_id", "model"]).region.nunique().eq(6).all()
+    a = t[t.point_id == 0].drop(columns="point_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, t[t.point_id == 2].drop(columns="point_id").reset_index(drop=True))
+    assert not np.allclose(a.response_hz, t[t.point_id == 1].response_hz)
 
 
 def test_entrainment_per_region_agrees_with_the_lone_circuit():
@@ -176,6 +201,10 @@ X = "[sweep.montages]\nx = { O1 = 1.0, Cz = -1.0 }"
     ('frequency_hz = [2.0]', "", EL, r"sweep\.entrainment: the analysed 1000 ms"),
     ('frequency_hz = [2.0]', "entrainment = false\nbad_key = 1", EL, r"sweep\.bad_key: unknown key"),
     ('frequency_hz = [200.0]', "", EL, r"run\.record_every = 10 records every 0\.5 ms"),
+    ('amplitude = [-1.0, 1.0]', "frequency_hz = 20.0", EL, r"sweep\.parameters\.amplitude: amplitudes are mA zero-to-peak >= 0, got -1"),
+    ('amplitude = [-1.0, 1.0]', 'frequency_hz = 20.0\ndesign = "lhs"', EL, r"sweep\.parameters\.amplitude: amplitudes are mA zero-to-peak >= 0"),
+    ('eta_bar = [0.0, 1.0]\n"eta_bar[P]" = [1.0, 2.0]', "frequency_hz = 20.0", EL,
+     r"sweep\.parameters\.eta_bar\[P\]: sets the same circuit entry as eta_bar \(eta_bar\[P\]\)"),
 ])
 def test_bad_brain_sweeps_are_one_line_errors_before_anything_runs(tmp_path, capsys, parameters, extra, electrodes, match):
     p = sweep_protocol(tmp_path, parameters, extra=extra, electrodes=electrodes)

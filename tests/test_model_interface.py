@@ -242,8 +242,12 @@ def test_cubic_history_is_refused_for_a_model_without_a_slope(wc):
 
 
 def test_brain_run_split_into_calls_is_the_one_call_run(wc, monkeypatch):
+    import stimsim.models._delayed as engine
+
     net = brain_network()
-    one = brain_run(net, 60.0, 0.01, 10, progress=False)
+    with monkeypatch.context() as mp:
+        mp.setattr(engine, "PROGRESS_FIRST_STEPS", 10**9)                  # the whole run in one call
+        one = brain_run(net, 60.0, 0.01, 10, progress=False)
     calls = []
     kernel = wc.run_delayed_kernel
 

@@ -316,3 +316,53 @@ def test_validate_writes_the_comparison_all_or_nothing(tmp_path, capsys):
     assert np.all(band.rate_lo_hz <= band.rate_hz) and np.all(band.rate_hz <= band.rate_hi_hz)
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["network"]["neurons_per_population"] == 3000 and meta["network"]["seeds"] == [5, 6]
+
+
+# --- saturation: the spiking counterpart of a diverged mean field (issue 18) ------------------------
+SATURATED = "saturated at t = .* mean voltage is undefined and the rate is over 0.5 x the ceiling"
+
+
+@pytest.mark.parametrize("circuit,kw", [
+    (stimsim.preset("interneurons", I=1e12), {}),                          # NMM2 raises on the same circuit
+    (stimsim.preset("interneurons"), dict(noise=1e8)),
+    (stimsim.preset("interneurons"), dict(input=np.full((501, 1), 1e12))),  # a huge drive
+])
+def test_a_saturated_network_raises_as_a_diverged_mean_field(circuit, kw):
+    """Every neuron refractory or beyond V_peak (no mean voltage) at a rate near the refractory
+    ceiling V_peak / (2 tau_m): SimulationDiverged, as NMM2 on the same circuit, never a silent NaN."""
+    with pytest.raises(stimsim.SimulationDiverged, match=SATURATED):
+        stimsim.simulate(circuit, model="network", neurons=100, seed=1, duration_ms=5.0, dt_ms=0.01, progress=False,
+                         **kw)
+    if not kw:
+        with pytest.raises(stimsim.SimulationDiverged):
+            stimsim.simulate(circuit, model="nmm2", duration_ms=5.0, dt_ms=0.01)
+
+
+def test_a_saturated_set_of_a_batch_is_flagged_and_the_others_kept():
+    good, bad = stimsim.preset("interneurons"), stimsim.preset("interneurons", I=1e12)
+    br = stimsim.simulate_batch([good, bad], model="network", neurons=100, seed=1, duration_ms=5.0, dt_ms=0.01,
+                                on_divergence="nan", progress=False)
+    assert list(br.diverged) == [1] and np.all(np.isnan(br.states[..., 1]))
+    assert np.all(np.isfinite(br.states[:, [0, 2, 3], :, 0]))
+
+
+def test_a_single_neuron_between_spikes_is_not_saturation():
+    """One neuron has no mean voltage while it is refractory (v NaN at some records) at an ordinary
+    rate: not flagged."""
+    res = stimsim.simulate(stimsim.preset("interneurons"), model="network", neurons=1, seed=1, duration_ms=50.0,
+                           dt_ms=0.01, progress=False)
+    v = res.states[:, 1, 0]
+    assert np.any(np.isnan(v)) and np.any(np.isfinite(v))
+    assert np.nanmax(res.rate_hz) < 0.5 * 100.0 / (2 * 7.5) * 1000.0           # half the ceiling, Hz
+
+
+def test_a_saturated_region_of_a_spiking_brain_raises_or_is_flagged():
+    from stimsim.brain import BrainNetwork, simulate_network
+
+    net = BrainNetwork(stimsim.preset("interneurons", I=1e12), [[0, 1], [1, 0]], [[0, 40], [40, 0]])
+    opts = dict(neurons=100, seed=1)
+    with pytest.raises(stimsim.SimulationDiverged, match=r"spiking brain network \(set 0\), region 'r0', " + SATURATED):
+        simulate_network(net, "network", duration_ms=5.0, dt_ms=0.01, network_options=opts)
+    res = simulate_network(net, "network", duration_ms=5.0, dt_ms=0.01, network_options=opts, G=[0.0, 0.1],
+                           on_divergence="nan")
+    assert list(res.diverged) == [0, 1] and np.all(np.isnan(res.states))

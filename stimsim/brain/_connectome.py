@@ -42,6 +42,13 @@ TVB_DATA_NAMES = ("connectivity_66", "connectivity_68", "connectivity_76", "conn
 GENERATED_CENTRE_MM = (1.0, -16.0, 4.0)
 #: ratio of tract length to Euclidean distance in :func:`generated_connectome` (tracts are curved)
 GENERATED_TORTUOSITY = 1.2
+#: peak bytes per region pair (R x R entry) while :func:`generated_connectome` builds its matrices:
+#: distances, weights, tract lengths and their float64 temporaries (measured peak ``VmRSS``: 57
+#: bytes per pair at R = 1000, 2000 and 3000)
+GENERATED_BYTES_PER_PAIR = 64.0
+#: largest peak memory :func:`generated_connectome` may allocate, bytes (4 GiB: 8,192 regions);
+#: a larger R is refused before anything is allocated
+MAX_GENERATED_BYTES = 4 * 2**30
 
 
 # --- the container ------------------------------------------------------------------------------------
@@ -476,9 +483,19 @@ def tvb_data_connectome(name="connectivity_76", normalise="none"):
 
 # --- synthetic ----------------------------------------------------------------------------------------
 def euclidean_distances_mm(centres_mm):
-    """(R, R) Euclidean distances between region centres, mm."""
+    """(R, R) Euclidean distances between region centres, mm.
+
+    Summed one coordinate at a time, ``sqrt((dx^2 + dy^2) + dz^2)`` (the order of
+    ``numpy.linalg.norm`` over the last axis, so the values are the same bits), with two (R, R)
+    arrays at a time instead of an (R, R, 3) difference.
+    """
     c = np.asarray(centres_mm, dtype=float)
-    return np.linalg.norm(c[:, None, :] - c[None, :, :], axis=-1)
+    d2 = np.zeros((c.shape[0], c.shape[0]))
+    for k in range(c.shape[1]):
+        diff = np.subtract.outer(c[:, k], c[:, k])
+        diff *= diff
+        d2 += diff
+    return np.sqrt(d2, out=d2)
 
 
 def fibonacci_sphere(n):
@@ -489,6 +506,12 @@ def fibonacci_sphere(n):
     phi = np.pi * (1.0 + 5.0 ** 0.5) * k
     rho = np.sqrt(1.0 - z * z)
     return np.column_stack([rho * np.cos(phi), rho * np.sin(phi), z])
+
+
+def generated_connectome_bytes(n_regions):
+    """Peak memory, bytes, of :func:`generated_connectome` with ``n_regions`` regions:
+    :data:`GENERATED_BYTES_PER_PAIR` x R^2 (R^2 computed exactly, so any R is safe to ask about)."""
+    return GENERATED_BYTES_PER_PAIR * float(int(n_regions)) ** 2
 
 
 def generated_connectome(n_regions=20, seed=0, radius_mm=70.0, centre_mm=GENERATED_CENTRE_MM,
@@ -514,10 +537,22 @@ def generated_connectome(n_regions=20, seed=0, radius_mm=70.0, centre_mm=GENERAT
     length_scale_mm : float
         Decay length of the weights with distance, mm (> 0).
     normalise : {'none', 'max', 'row_sum'}
+
+    Raises
+    ------
+    stimsim.errors.InputError
+        Bad arguments, or an ``n_regions`` whose matrices would need more than
+        :data:`MAX_GENERATED_BYTES` (:func:`generated_connectome_bytes`), before anything is allocated.
     """
     n = check_positive_int("n_regions", n_regions)
     if n < 2:
         raise InputError(f"n_regions must be >= 2, got {n}")
+    need = generated_connectome_bytes(n)
+    if need > MAX_GENERATED_BYTES:
+        top = int((MAX_GENERATED_BYTES / GENERATED_BYTES_PER_PAIR) ** 0.5)
+        raise InputError(f"n_regions={n:,} needs about {need / 2**30:.4g} GiB for the generated connectome's "
+                         f"{n:,} x {n:,} matrices (limit {MAX_GENERATED_BYTES / 2**30:g} GiB, "
+                         f"stimsim.brain._connectome.MAX_GENERATED_BYTES); use n_regions <= {top:,}")
     radius = check_positive("radius_mm", radius_mm, "mm")
     scale = check_positive("length_scale_mm", length_scale_mm, "mm")
     rng = np.random.default_rng(seed)

@@ -73,6 +73,13 @@ STANDARD_MONTAGES = ("colin27_1005", "standard_1005")
 TABLE_COLUMNS = ("region", "e_normal_v_per_m_per_ma")
 #: relative tolerance of "currents sum to zero" (relative to the largest |current|)
 CURRENT_SUM_RTOL = 1e-9
+#: largest regional field a whole-brain protocol may apply, V/m. The coupling lambda E / scale
+#: (docs/models.md M6) is a weak-field model: the somatic polarization is linear in E, measured so
+#: up to tens of V/m in slices (Bikson et al. 2004); 1000 V/m is ten times the cortical field of a
+#: TMS pulse (~100 V/m) and a hundred times that of transcranial electrical stimulation
+MAX_FIELD_V_PER_M = 1000.0
+#: time samples x regions of one block of :func:`peak_fields_v_per_m` (bounds its memory: 32 MiB)
+PEAK_BLOCK_ELEMENTS = 2**22
 
 
 def require_mne():
@@ -455,3 +462,49 @@ def _ro(a):
     a = np.array(a, dtype=float)
     a.setflags(write=False)
     return a
+
+
+def peak_fields_v_per_m(waveforms, fields_per_unit, block_elements=None):
+    """The field of each region at the time its magnitude is largest, V/m (signed).
+
+    The field of region r is ``E_r(t) = sum_c waveforms[t, c] fields_per_unit[c, r]`` (summed over the
+    channels in order, so the values do not depend on the blocks); it is evaluated in blocks of time of at most ``block_elements`` (default
+    :data:`PEAK_BLOCK_ELEMENTS`) samples x regions, so the (samples, R) field is never held. The
+    first time of the largest |E_r| wins, as ``numpy.argmax`` over the whole field would pick.
+    Overflow gives +-inf (or nan where infinities cancel), never a warning.
+
+    Parameters
+    ----------
+    waveforms : array_like, shape (n_samples, n_channels)
+        Waveform of each channel (e.g. mA).
+    fields_per_unit : array_like, shape (n_channels, R)
+        Field of each channel per waveform unit, V/m per unit.
+    block_elements : int, optional
+
+    Returns
+    -------
+    numpy.ndarray, shape (R,)
+    """
+    w = np.asarray(waveforms, dtype=float)
+    per = np.asarray(fields_per_unit, dtype=float)
+    if w.ndim != 2 or per.ndim != 2 or w.shape[1] != per.shape[0] or w.shape[0] < 1:
+        raise InputError(f"waveforms (n_samples, C) and fields_per_unit (C, R) do not match: {w.shape}, {per.shape}")
+    R = per.shape[1]
+    step = max(1, int(block_elements or PEAK_BLOCK_ELEMENTS) // max(R, 1))
+    best = np.full(R, -1.0)
+    value = np.zeros(R)
+    cols = np.arange(R)
+    with np.errstate(all="ignore"):
+        for i in range(0, w.shape[0], step):
+            rows = w[i:i + step]
+            block = rows[:, :1] * per[0]                                  # (rows, R), channel by channel:
+            for c in range(1, per.shape[0]):                              # the same sums in any block
+                block += rows[:, c:c + 1] * per[c]
+            k = np.argmax(np.abs(block), axis=0)
+            cand = block[k, cols]
+            mag = np.abs(cand)
+            # strictly larger: an earlier block keeps ties; nan (cancelled infinities) always wins
+            better = (mag > best) | (np.isnan(mag) & ~np.isnan(best))
+            best = np.where(better, mag, best)
+            value = np.where(better, cand, value)
+    return value

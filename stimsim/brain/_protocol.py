@@ -17,7 +17,8 @@ Schema (units in key names where they apply)::
     [montage]
     electrodes = { O1 = 1.0, Cz = -1.0 }  # current of each electrode per unit of the waveforms (mA per mA; sum 0)
     fields = "sphere"                   # concentric-sphere head model, or a CSV region -> V/m per mA
-    lambda_mm = 0.12                    # polarization length of the receiving populations (default per cell type)
+    lambda_mm = 0.12                    # polarization length, mm, in [0, 10]: a number or {population = mm}
+                                        # (default per cell type)
     [[montage.waveforms]]               # the montage current in mA: the waveform kinds of [stimulation]
     kind = "sine"
     amplitude = 1.0                     # mA
@@ -28,10 +29,28 @@ Schema (units in key names where they apply)::
     # [[montage.channels]]   electrodes = {...}   [[montage.channels.waveforms]] ...
     [run]                               # models, duration_ms, dt_ms, transient_ms, record_every, integrator
     [analysis]
-    band_hz = [8, 12]                   # band of the band-power columns (default: drive frequency +- 2 Hz)
-    drive_frequency_hz = 10.0           # frequency of the response columns (default: the first channel's rhythm)
-    eeg_electrodes = ["Fz", "Cz", "Pz", "O1", "O2"]   # simulated EEG (default: the 10-20 set)
+    band_hz = [8, 12]                   # band of the band-power columns: finite, 0 <= low < high <= Nyquist of
+                                        # the recording (default: drive frequency +- 2 Hz)
+    drive_frequency_hz = 10.0           # frequency of the response columns, below the recording's Nyquist
+                                        # frequency 1000 / (2 dt_ms record_every) Hz (default: see below)
+    eeg_electrodes = ["Fz", "Cz", "Pz", "O1", "O2"]   # simulated EEG: a list of >= 2 distinct 10-20/10-05
+                                        # names (average reference; default: the 10-20 set)
     after_stimulation = true            # also analyse the time after the montage current ends (if it does)
+
+The analysed frequency (``analysis.drive_frequency_hz``) defaults to the montage waveform's rhythm
+(the first periodic waveform: sine frequency, AM modulation, TI difference, pulse rate). With
+several channels: their common rhythm; when the channels' carriers take two frequencies f1 != f2
+(temporal interference, e.g. 1000 and 1010 Hz), the envelope frequency |f1 - f2| (10 Hz), not the
+first carrier; with more than two it must be given. The run prints it and why, and
+``metadata.json`` records both (``analysis.drive_frequency_hz``, ``analysis.drive_frequency_source``).
+
+Before any model runs, the peak memory of the run is estimated
+(:func:`stimsim.brain._protocol_read.estimate_brain_memory`: connectome matrices, delay tables,
+recordings, EEG traces, tables, drive) and refused above the memory limit of single runs
+(:func:`stimsim.protocol.checks.memory_limit_bytes`); the estimate and the row counts of the tables
+are in ``metadata.json`` (``estimate``). The largest regional field must stay at most
+``stimsim.brain._fields.MAX_FIELD_V_PER_M`` (1000 V/m, a weak-field model); ``metadata.json`` is
+strict JSON (non-finite numbers as null).
 
 The run simulates the network twice in one batch, with the montage and without it (the
 stimulus scaled by 1 and by 0), and analyses the window *during* stimulation (from the end of

@@ -7,6 +7,11 @@ connectome, the network, the montages and their regional fields, and validates t
 :func:`stimsim.protocol.schema.load_dict`), the analysed windows, and the run of every model
 (:func:`stimsim.brain._simulate.check_network_run`); nothing is simulated. A ``[sweep]`` table is
 validated by :func:`stimsim.brain._sweep.validate_brain_sweep`.
+
+Before any matrix of the size of the network is allocated, the peak memory of the run is
+estimated (:func:`estimate_brain_memory`) and a run that would not fit in
+:func:`stimsim.protocol.checks.memory_limit_bytes` is refused; the estimate is kept for
+``metadata.json``.
 """
 from __future__ import annotations
 
@@ -19,14 +24,30 @@ from pathlib import Path
 import numpy as np
 
 from .. import models as _models
+from .._simulate import LANES
 from ..coupling import FieldCoupling
-from ..errors import InputError
+from ..errors import InputError, closest
+from ..protocol import checks as _checks
 from ..protocol import kinds
+from ..protocol import waveforms as _wf
 from ..protocol.reader import ProtocolError, Reader, apply_sets, read_file, show
 from ..protocol.schema import load_dict
-from ._connectome import generated_connectome, load_tvb_zip, tvb_data_connectome
-from ._fields import Montage, RegionalField
+from ._connectome import (
+    generated_connectome,
+    generated_connectome_bytes,
+    load_tvb_zip,
+    tvb_data_connectome,
+)
+from ._eeg import eeg_lead_field
+from ._fields import (
+    MAX_FIELD_V_PER_M,
+    Montage,
+    RegionalField,
+    canonical_electrode,
+    peak_fields_v_per_m,
+)
 from ._network import BrainNetwork
+from ._observables import segment_samples
 from ._simulate import check_network_run
 from ._sweep import validate_brain_sweep
 
@@ -40,6 +61,28 @@ ANALYSIS_KEYS = ("band_hz", "eeg_electrodes", "drive_frequency_hz", "after_stimu
 EEG_10_20 = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4",
              "P8", "O1", "O2")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: largest montage.lambda_mm, mm: ten times the largest measured somatic polarization length
+#: (0.1-0.5 mm; Bikson et al. 2004, Radman et al. 2009) and longer than any cortical neuron
+MAX_LAMBDA_MM = 10.0
+
+# --- memory estimate of a whole-brain run (estimate_brain_memory); measured peak VmRSS above the
+# process after importing and compiling, generated connectome, pyramidal-physiological, cubic history
+#: R x R float64 matrices held while a run goes: the connectome's weights and tract lengths, the
+#: normalised weights, and the network's own copies of both
+CONNECTOME_MATRICES = 5
+#: bytes per connection (nonzero weight) of a lane-kernel model's delay tables (sparse rows, delays,
+#: ring-buffer offsets, interpolation weights and their temporaries), and per connection and block
+#: of lanes (each block keeps its own offsets and weights): measured 320 + 72 per block at
+#: R = 1000 (1 and 2 blocks) and R = 2000
+DELAY_BYTES_PER_CONNECTION = 330.0
+DELAY_BYTES_PER_CONNECTION_BLOCK = 80.0
+#: bytes per row of eeg.csv while the EEG traces are built, joined, written and plotted (measured 165:
+#: 10 regions, 4000 ms recorded every 0.05 ms, 19 electrodes, 3.0 M rows, peak 647 MB)
+EEG_BYTES_PER_ROW = 180.0
+#: bytes per row of regional.csv (about 20 columns) and eeg_spectra.csv (7), built and joined
+TABLE_BYTES_PER_ROW = 200.0
+#: bytes of the figures and everything else that does not grow with the run (measured ~50 MB)
+FIXED_BYTES = 100e6
 
 
 @dataclass(frozen=True)
@@ -63,6 +106,10 @@ class BrainProtocol:
     montage_fields_source: str = "sphere"
     windows: tuple = ()              # (name, start_ms, stop_ms): 'during' and, after the current ends, 'after'
     sweep: object = None             # (BrainTaskSpec, Design, chunk_size) of a [sweep] table (stimsim sweep)
+    drive_frequency_source: str = ""  # why drive_frequency_hz is what it is (for the summary and metadata)
+    field_peak_v_per_m: object = None  # (R,) each region's field when its magnitude is largest, V/m
+    eeg_lead: object = None          # the EEGLeadField of eeg_electrodes
+    estimate: dict = field(default_factory=dict)   # estimate_brain_memory: memory (bytes) and table rows
 
 
 def model_options(carrier, model, progress=None):
@@ -80,24 +127,37 @@ def _table(top, key, keys, required=True):
     return r
 
 
-def _connectome(net):
+def _connectome(net, check_size):
+    """The connectome of [network], normalised; ``check_size(R, connections, generated)`` runs
+    before a generated connectome is allocated (and after a file is read)."""
     spec = net.get("connectome", "generated")
     norm = net.string("normalise", "max", ("max", "row_sum", "none"))
+
+    def only_generated():
+        for k in ("regions", "seed"):
+            if net.has(k):
+                net.fail("applies only to connectome = 'generated'", k)
+
     if spec == "generated":
         regions, seed = net.integer("regions", 40, minimum=2), net.integer("seed", 0, minimum=0)
-        conn = generated_connectome(regions, seed=seed)
+        check_size(regions, regions * (regions - 1), True)          # before any R x R matrix exists
+        try:
+            conn = generated_connectome(regions, seed=seed)
+        except InputError as exc:
+            net.fail(str(exc), "regions")
     elif isinstance(spec, str) and spec.startswith("tvb-data:"):
+        only_generated()
         conn = tvb_data_connectome(spec.split(":", 1)[1])
     elif isinstance(spec, str):
         path = Path(spec) if Path(spec).is_absolute() else Path(net.source).resolve().parent / spec
         if not path.is_file():
             net.fail(f"{spec!r} is not 'generated', 'tvb-data:NAME' or an existing TVB zip", "connectome")
+        only_generated()
         conn = load_tvb_zip(path)
     else:
         net.fail(f"must be a string, got {show(spec)}", "connectome")
-    for k in ("regions", "seed"):
-        if net.has(k) and spec != "generated":
-            net.fail("applies only to connectome = 'generated'", k)
+    if spec != "generated":
+        check_size(conn.n_regions, int(np.count_nonzero(conn.weights)), False)
     return conn.normalised(norm) if norm != "none" else conn
 
 
@@ -170,17 +230,31 @@ def load_brain_protocol(path, sets=None):
     if sweeping and top.has("analysis"):
         top.fail("a sweep's analysis is set in [sweep] (band_hz, entrainment); remove [analysis]", "analysis")
     channels = _channels(mon, sweeping)
+    # [analysis] keys that need no run: the analysed frequency (given, or from the channels' raw
+    # waveforms, so that every channel is validated against it) and the EEG electrodes
+    f_given = ana.number("drive_frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
+    eeg = _eeg_names(ana)
+    after = ana.boolean("after_stimulation", True)
+    f_source = "analysis.drive_frequency_hz"
+    f = f_given
+    if f is None and not sweeping:
+        f, f_source = _default_frequency(ana, [waves for _, _, waves in channels])
     carriers = []
     for where, _, waves in channels or [("montage", None, [])]:
         carrier_dict = {"name": name, "circuit": circuit, "run": data.get("run", {}),
                         "stimulation": {"unit": "current", "waveforms": waves}}
+        if f is not None:
+            carrier_dict["analysis"] = {"drive_frequency_hz": f}       # checked against the recording
         try:
             carriers.append(load_dict(carrier_dict, source))
         except ProtocolError as exc:
             msg = str(exc).replace("stimulation.waveforms", f"{where}.waveforms").replace(": circuit", ": network.local")
+            if f_given is None and ": analysis.drive_frequency_hz: " in msg:
+                msg += f" (the default analysed frequency: {f_source}; set analysis.drive_frequency_hz)"
             raise InputError(msg) from None
     carrier = carriers[0]
-    conn = _connectome(net)
+    if f is None and f_source is None:           # a waveform the default could not read: the first channel's rhythm
+        f, f_source = carrier.drive_frequency_hz, "the first channel's rhythm"
     G_values = net.get("G", 0.0)
     G_values = G_values if isinstance(G_values, list) else [G_values]
     if not G_values or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in G_values):
@@ -188,6 +262,20 @@ def load_brain_protocol(path, sets=None):
     if len(set(G_values)) != len(G_values):
         net.fail(f"has repeated values: {G_values}", "G")
     G = float(G_values[0])
+    windows = () if sweeping else analysis_windows(carriers, after)
+    if not sweeping and not windows:
+        mon.fail(f"the montage current is zero throughout the analysed window "
+                 f"[{carrier.transient_ms:g}, {carrier.duration_ms:g}] ms (run.transient_ms, run.duration_ms)",
+                 "waveforms")
+    estimate = {}
+
+    def check_size(R, connections, generated):
+        estimate.update(estimate_brain_memory(R, connections, carrier, 2 * len(G_values), len(eeg), windows,
+                                              len(carriers), generated))
+        _check_memory(estimate, source, R, connections, generated, carrier, len(eeg), len(G_values), windows,
+                      len(carriers))
+
+    conn = _connectome(net, check_size)
     speed = net.get("speed_mm_per_ms", 5.0)
     try:
         network = BrainNetwork.from_connectome(conn, carrier.circuit, G=G, speed_mm_per_ms=speed,
@@ -213,25 +301,18 @@ def load_brain_protocol(path, sets=None):
                 fields_.append(RegionalField.from_table(p, conn))
     except InputError as exc:
         raise InputError(f"{source}: montage.fields: {exc}") from None
-    lam = mon.get("lambda_mm", None)
-    coupling = FieldCoupling(lambda_mm=lam) if lam is not None else FieldCoupling()
-    try:
-        coupling.gains(carrier.circuit)
-    except ValueError as exc:
-        raise InputError(f"{source}: montage.lambda_mm: {exc}") from None
-    f = ana.number("drive_frequency_hz", None, minimum=0.0, exclusive=True, unit="Hz")
-    f = carrier.drive_frequency_hz if f is None else f
-    band = _band(ana, f)
-    after = ana.boolean("after_stimulation", True)
-    windows = () if sweeping else analysis_windows(carriers, after)
-    if not sweeping and not windows:
-        mon.fail(f"the montage current is zero throughout the analysed window "
-                 f"[{carrier.transient_ms:g}, {carrier.duration_ms:g}] ms (run.transient_ms, run.duration_ms)",
-                 "waveforms")
+    coupling = _coupling(mon, carrier.circuit)
+    field_peak = None if sweeping else _field_peak(mon, channels, carriers, montages, fields_, conn)
+    rec_dt = carrier.dt_ms * carrier.record_every
+    band = _band(ana, f, rec_dt)
     for wname, lo, hi in windows:
         window = hi - lo
         what = ("the analysed" if wname == "during" else "the") + f" {window:g} ms {wname} stimulation"
         hint = "lengthen the run" if wname == "during" else "lengthen the run or set analysis.after_stimulation = false"
+        if window / rec_dt + 1 < 8 - 1e-9:
+            raise InputError(f"{source}: run.duration_ms: {what} [{lo:g}, {hi:g}] ms hold fewer than 8 recorded "
+                             f"samples (every dt_ms x record_every = {rec_dt:g} ms) for their spectra; {hint} or "
+                             "lower run.record_every")
         resolution = 1000.0 / min(window, 1000.0)            # Hz: Welch segments of at most 1 s
         if band[1] - band[0] < 2 * resolution:
             ana.fail(f"{list(band)} Hz spans fewer than 2 frequency bins of {what} [{lo:g}, {hi:g}] ms (resolution "
@@ -239,9 +320,14 @@ def load_brain_protocol(path, sets=None):
         if f and window * f / 1000.0 < 1.0:
             raise InputError(f"{source}: run.duration_ms: {what} [{lo:g}, {hi:g}] ms hold less than one cycle of "
                              f"the {f:g} Hz drive; {hint}")
-    eeg = tuple(ana.string_list("eeg_electrodes", list(EEG_10_20)))
+    try:
+        lead = eeg_lead_field(conn, eeg)
+    except InputError as exc:
+        raise InputError(f"{source}: analysis.eeg_electrodes: {exc}") from None
     resolved = {"name": name, "description": data.get("description", ""), "network": net.data, "montage": mon.data,
                 "run": carrier.resolved["run"], "analysis": {"band_hz": list(band), "eeg_electrodes": list(eeg)}}
+    if f is not None and not sweeping:
+        resolved["analysis"]["drive_frequency_hz"] = float(f)
     if not sweeping:
         # every model's checks that need no stimulus (grid, delays, options, memory) before any runs
         for model in carrier.models:
@@ -257,16 +343,138 @@ def load_brain_protocol(path, sets=None):
                        drive_frequency_hz=float(f) if f else None, band_hz=band,
                        eeg_electrodes=eeg, G_values=tuple(float(g) for g in G_values), coupling=coupling,
                        resolved=json.loads(json.dumps(resolved)), montage_fields_source=str(fields),
-                       windows=tuple(windows))
+                       windows=tuple(windows), drive_frequency_source=f_source if f else "no periodic waveform",
+                       field_peak_v_per_m=field_peak, eeg_lead=lead, estimate=dict(estimate))
     if sweeping:
         return _with_sweep(bp, top)
     return bp
 
 
-def _band(ana, f):
-    """``analysis.band_hz`` as (low, high) Hz; default: the drive frequency +- 2 Hz, else 8-12 Hz."""
+def _eeg_names(ana):
+    """``analysis.eeg_electrodes`` in their standard spelling: a list of at least 2 distinct 10-20/10-05
+    names (the EEG is average-referenced, so one electrode alone would read 0)."""
+    raw = ana.get("eeg_electrodes", list(EEG_10_20))
+    allowed = ('a list of at least 2 distinct 10-20/10-05 electrode names, e.g. ["Fz", "Cz", "Pz"] (the EEG is '
+               'average-referenced: one electrode alone reads 0)')
+    if not isinstance(raw, list) or len(raw) < 2:
+        ana.fail(f"must be {allowed}, got {_show_json(raw)}", "eeg_electrodes")
+    names = []
+    for i, e in enumerate(raw):
+        if not isinstance(e, str):
+            ana.fail(f"must be an electrode name (a string), got {show(e)}", f"eeg_electrodes[{i}]")
+        try:
+            names.append(canonical_electrode(e))
+        except InputError as exc:
+            ana.fail(str(exc), f"eeg_electrodes[{i}]")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        ana.fail(f"must be {allowed}; repeated: {', '.join(repeated)}", "eeg_electrodes")
+    return tuple(names)
+
+
+def _show_json(value):
+    """A value as written in a protocol file, shortened for a one-line message."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _rhythm(waves):
+    """Frequency (Hz) of the first periodic waveform among a channel's raw waveform tables (as the
+    circuit schema picks a drive frequency), None when it has none, ... when a table cannot be read
+    (it is then reported by the schema)."""
+    if not isinstance(waves, list):
+        return ...
+    for raw in waves:
+        cls = _wf.KINDS.get(raw.get("kind")) if isinstance(raw, dict) and isinstance(raw.get("kind"), str) else None
+        if cls is None:
+            return ...
+        if cls.drive_frequency_hz is _wf.Waveform.drive_frequency_hz:
+            continue                                     # a kind without a rhythm (DC, noise, CSV)
+        try:
+            w = cls(**{k: v for k, v in raw.items() if k != "kind"})
+        except (TypeError, ValueError, AttributeError, ArithmeticError):     # bad values: the schema says which
+            return ...
+        if w.drive_frequency_hz is not None:
+            return float(w.drive_frequency_hz)
+    return None
+
+
+def _default_frequency(ana, channel_waves):
+    """(frequency Hz or None, why) of the analysis when ``analysis.drive_frequency_hz`` is not given.
+
+    The channels' rhythms (each channel's first periodic waveform): none, no frequency; one value
+    (one channel, or channels at the same frequency), that frequency; two values f1 != f2 (a
+    temporal-interference montage), the envelope |f1 - f2|; more, an error (give it). (None, None)
+    when a waveform table cannot be read (the schema then reports it)."""
+    rhythms = [_rhythm(w) for w in channel_waves]
+    if any(r is ... for r in rhythms):
+        return None, None
+    freqs = sorted({r for r in rhythms if r is not None})
+    if not freqs:
+        return None, "no periodic waveform"
+    if len(freqs) == 1:
+        return freqs[0], ("the montage waveform's rhythm" if len(channel_waves) == 1 else
+                          "the rhythm common to the channels' waveforms")
+    if len(freqs) == 2:
+        return abs(freqs[1] - freqs[0]), (f"the envelope |f1 - f2| of the channels' carriers {freqs[0]:g} and "
+                                          f"{freqs[1]:g} Hz")
+    ana.fail(f"is required when the channels' carriers take more than two frequencies "
+             f"({', '.join(f'{v:g}' for v in freqs)} Hz): give the frequency to analyse", "drive_frequency_hz")
+
+
+def _coupling(mon, circuit):
+    """``montage.lambda_mm``: none (the cell-type defaults), a number or {population = number}, each
+    in [0, MAX_LAMBDA_MM] mm."""
+    raw = mon.get("lambda_mm", None)
+    if raw is None:
+        return FieldCoupling()
+
+    def value(v, key):
+        lam = mon.as_number(v, key, 0.0, unit="mm")
+        if lam > MAX_LAMBDA_MM:
+            mon.fail(f"must be <= {MAX_LAMBDA_MM:g} mm, got {lam:g} (ten times the largest measured somatic "
+                     f"polarization length, 0.1-0.5 mm: Bikson et al. 2004, Radman et al. 2009)", key)
+        return lam
+
+    if isinstance(raw, dict):
+        for pop in raw:
+            if pop not in circuit.names:
+                mon.fail(f"unknown population {pop!r}{closest(str(pop), circuit.names)}; allowed: "
+                         f"{', '.join(circuit.names)}", "lambda_mm")
+        lam = {pop: value(v, f"lambda_mm.{pop}") for pop, v in raw.items()}
+    else:
+        lam = value(raw, "lambda_mm")
+    coupling = FieldCoupling(lambda_mm=lam)
+    try:
+        coupling.gains(circuit)
+    except ValueError as exc:
+        mon.fail(str(exc), "lambda_mm")
+    return coupling
+
+
+def _field_peak(mon, channels, carriers, montages, fields_, conn):
+    """(R,) each region's field at its peak, V/m; refused above MAX_FIELD_V_PER_M or non-finite."""
+    waves_ma = np.stack([k.drive_grid()[1] for k in carriers], axis=1)              # (n, channels), mA
+    per_ma = np.stack([fl.normal_v_per_m_per_ma * m.injected_current_ma for fl, m in zip(fields_, montages)])
+    peak = peak_fields_v_per_m(waves_ma, per_ma)
+    mag = np.where(np.isnan(peak), np.inf, np.abs(peak))
+    k = int(np.argmax(mag))
+    if mag[k] > MAX_FIELD_V_PER_M:
+        current = float(np.max(np.abs(waves_ma)))
+        key = f"{channels[0][0]}.waveforms" if len(channels) == 1 else "montage.channels"
+        mon.fail(f"the montage current (peak {current:.3g} mA) gives region {conn.region_labels[k]} a field of "
+                 f"{mag[k]:.3g} V/m, more than {MAX_FIELD_V_PER_M:g} V/m: the field coupling lambda E / scale is a "
+                 "weak-field model (linear membrane polarization, docs/models.md M6) and 1000 V/m is ten times "
+                 "the cortical field of a TMS pulse; lower the amplitude", key.removeprefix("montage."))
+    return peak
+
+
+def _band(ana, f, rec_dt):
+    """``analysis.band_hz`` as (low, high) Hz, finite, 0 <= low < high <= the recording's Nyquist
+    frequency; default: the drive frequency +- 2 Hz (within 0.5 Hz and Nyquist), else 8-12 Hz."""
+    nyquist = 1000.0 / (2.0 * rec_dt)
     if not ana.has("band_hz"):
-        return (max(0.5, f - 2.0), f + 2.0) if f else (8.0, 12.0)
+        return (max(0.5, f - 2.0), min(f + 2.0, nyquist)) if f else (8.0, 12.0)
     raw = ana.get("band_hz")
     message = f"must be [low, high] Hz with 0 <= low < high, got {raw!r}"
     if not (isinstance(raw, list) and len(raw) == 2):
@@ -274,7 +482,142 @@ def _band(ana, f):
     band = tuple(ana.as_number(v, f"band_hz[{i}]", 0.0, unit="Hz") for i, v in enumerate(raw))
     if band[0] >= band[1]:
         ana.fail(message, "band_hz")
+    if band[1] > nyquist:
+        ana.fail(f"{list(band)} Hz reaches above the Nyquist frequency {nyquist:g} Hz of the recorded series "
+                 f"(dt_ms x record_every = {rec_dt:g} ms); lower the band or run.record_every", "band_hz")
     return band
+
+
+def _blocks(n_sets):
+    """Blocks of lanes of a lane-kernel brain run of ``n_sets`` sets (``stimsim.models``: at most
+    LANES sets per block, and at least one block per numba thread)."""
+    import numba
+
+    if n_sets == 1:
+        return 1
+    width = max(1, min(LANES, -(-n_sets // numba.get_num_threads())))
+    return -(-n_sets // width)
+
+
+def estimate_brain_memory(n_regions, n_connections, carrier, n_sets, n_electrodes, windows=(), n_channels=1,
+                          generated=False):
+    """Estimated peak memory (bytes) of a whole-brain protocol run, and the rows of its tables.
+
+    Parts (float64 throughout; the constants are module attributes, measured as peak ``VmRSS``
+    above the process after importing and compiling):
+
+    * ``connectome``: :data:`CONNECTOME_MATRICES` R x R matrices (weights and tract lengths, the
+      normalised weights, the network's copies); a generated connectome needs
+      :func:`stimsim.brain._connectome.generated_connectome_bytes` while it is built, and the total
+      is at least that.
+    * ``delay_tables``: the delay tables of one lane-kernel model's run (models run one after
+      another): (:data:`DELAY_BYTES_PER_CONNECTION` + :data:`DELAY_BYTES_PER_CONNECTION_BLOCK` x
+      blocks of lanes) per connection (nonzero weight). A model that runs itself (the spiking
+      network) checks its own memory (``check_regions``).
+    * ``recordings``: every model's recorded states (records x variables x R x populations x
+      sets), kept until the tables are built, one more copy of the largest (the kernel's layout
+      while it is reordered) and the rates and synaptic activations that are analysed (2 more
+      arrays of records x R x populations x sets).
+    * ``eeg``: the rows of ``eeg.csv`` (models x sets x electrodes x analysed records) x
+      :data:`EEG_BYTES_PER_ROW`.
+    * ``tables``: the rows of ``regional.csv`` (models x sets x windows x R) and ``eeg_spectra.csv``
+      (models x sets x electrodes x Welch frequencies of each window) x :data:`TABLE_BYTES_PER_ROW`.
+    * ``drive``: the montage current of every channel on the waveform grid, with its copies
+      (samples x (4 channels + 2) x 8 bytes).
+    * ``fixed``: :data:`FIXED_BYTES` (figures, fields, lead field).
+
+    Parameters
+    ----------
+    n_regions, n_connections : int
+        R and the number of nonzero weights.
+    carrier : stimsim.protocol.validated.Protocol
+        The validated run (models, duration_ms, dt_ms, record_every, transient_ms, waveform_dt_ms,
+        the local circuit's populations).
+    n_sets : int
+        Lanes of each model's batch (2 per value of G: with and without the montage).
+    n_electrodes : int
+    windows : sequence of (name, start_ms, stop_ms)
+    n_channels : int
+    generated : bool
+        The connectome is generated (its construction peak counts).
+
+    Returns
+    -------
+    dict
+        ``{"memory_bytes": {part: bytes, ..., "total": bytes}, "rows": {file: rows}}``.
+    """
+    R, P, B, E = float(n_regions), carrier.circuit.n_populations, int(n_sets), int(n_electrodes)
+    conns = float(n_connections)
+    n_steps = round(carrier.duration_ms / carrier.dt_ms)
+    n_rec = n_steps // carrier.record_every + 1
+    rec_dt = carrier.dt_ms * carrier.record_every
+    n_analysed = n_rec - min(n_rec, max(0, int(np.ceil((carrier.transient_ms - 1e-9) / rec_dt))))
+    models = [_models.get(m) for m in carrier.models]
+    blocks = _blocks(B)
+    width = -(-B // blocks)
+    per_set = n_rec * R * P * 8.0
+    per_model = [per_set * m.n_recorded * B for m in models]
+    recordings = sum(per_model) + max(per_model) * (blocks * width) / B + 2 * per_set * B
+    delay = (DELAY_BYTES_PER_CONNECTION + DELAY_BYTES_PER_CONNECTION_BLOCK * blocks) * conns
+    delay_tables = delay if any(m.lane_kernel for m in models) else 0.0
+    eeg_rows = len(models) * B * E * n_analysed
+    regional_rows = len(models) * B * len(windows) * int(n_regions)
+    spectra_rows = 0
+    for _, lo, hi in windows:
+        n_w = int(np.floor((hi + 1e-9) / rec_dt)) - int(np.ceil((lo - 1e-9) / rec_dt)) + 1
+        spectra_rows += len(models) * B * E * (segment_samples(n_w, rec_dt) // 2 + 1)
+    n_drive = round(carrier.duration_ms / carrier.waveform_dt_ms) + 1
+    parts = {"connectome": CONNECTOME_MATRICES * 8.0 * R * R, "delay_tables": delay_tables,
+             "recordings": recordings, "eeg": eeg_rows * EEG_BYTES_PER_ROW,
+             "tables": (regional_rows + spectra_rows) * TABLE_BYTES_PER_ROW,
+             "drive": n_drive * (4 * n_channels + 2) * 8.0, "fixed": FIXED_BYTES}
+    total = sum(parts.values())
+    if generated:
+        total = max(total, generated_connectome_bytes(n_regions))
+    parts["total"] = total
+    return {"memory_bytes": {k: float(v) for k, v in parts.items()},
+            "rows": {"regional.csv": int(regional_rows), "eeg.csv": int(eeg_rows),
+                     "eeg_spectra.csv": int(spectra_rows)}}
+
+
+def _check_memory(estimate, source, R, connections, generated, carrier, n_electrodes, n_G, windows, n_channels):
+    """Refuse a run whose estimated peak memory exceeds ``stimsim.protocol.checks.memory_limit_bytes()``:
+    one line naming the key to change (network.regions or network.connectome when the network's
+    size dominates, else run.record_every), its value and what would fit."""
+    mem = estimate["memory_bytes"]
+    limit = _checks.memory_limit_bytes()
+    if mem["total"] <= limit:
+        return
+    gib = 2.0**30
+    which = (f"{_checks.MEMORY_FRACTION:.0%} of this machine's {limit / _checks.MEMORY_FRACTION / gib:.0f} GiB"
+             if _checks.MAX_MEMORY_BYTES is None else "stimsim.protocol.checks.MAX_MEMORY_BYTES")
+    names = (("connectome", "connectome matrices"), ("delay_tables", "delay tables"),
+             ("recordings", "recordings and their analysis"), ("eeg", "EEG traces"), ("tables", "tables"),
+             ("drive", "drive"))
+    parts = ", ".join(f"{label} {mem[k] / gib:.3g}" for k, label in names)
+    size = max(mem["connectome"] + mem["delay_tables"], generated_connectome_bytes(R) if generated else 0.0)
+    if size >= mem["recordings"] + mem["eeg"] + mem["tables"] + mem["drive"]:
+        if generated:
+            def fits(n):
+                return estimate_brain_memory(n, n * (n - 1), carrier, 2 * n_G, n_electrodes, windows, n_channels,
+                                             True)["memory_bytes"]["total"] <= limit
+            lo, hi = 1, int(R)                           # fits(lo) or lo == 1; not fits(hi)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+            key = "network.regions"
+            advice = (f"use regions <= {lo:,} (now {R:,}; {connections:,} connections)" if lo >= 2 else
+                      f"even 2 regions do not fit (now {R:,}); raise run.record_every or shorten run.duration_ms")
+        else:
+            key = "network.connectome"
+            advice = f"its {R:,} regions and {connections:,} connections do not fit; use a smaller connectome"
+    else:
+        key = "run.record_every"
+        advice = (f"raise run.record_every (now {carrier.record_every}) or shorten run.duration_ms (now "
+                  f"{carrier.duration_ms:g} ms), or use fewer analysis.eeg_electrodes (now {n_electrodes}), "
+                  f"network.G values (now {n_G}) or run.models (now {len(carrier.models)})")
+    raise ProtocolError(f"{source}: {key}: the run would need about {mem['total'] / gib:.3g} GiB of memory at its "
+                        f"peak (GiB: {parts}), more than {limit / gib:.3g} GiB ({which}); {advice}")
 
 
 def _with_sweep(bp, top):

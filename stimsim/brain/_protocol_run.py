@@ -1,6 +1,7 @@
 """Running a validated whole-brain protocol and writing its files (schema: ``stimsim.brain._protocol``)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,14 +11,46 @@ from ._protocol_figures import eeg_spectra_figure, eeg_trace_figure
 from ._protocol_read import model_options
 
 
+def finite_json(obj):
+    """``obj`` with every non-finite float (nan, +-inf, also numpy's) replaced by None, in nested
+    dicts, lists and tuples: ``metadata.json`` is strict JSON (``Infinity`` and ``NaN`` are not JSON)."""
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite_json(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
 def run_brain_protocol(bp, out_dir, progress=True, command=None):
-    """Simulate a whole-brain protocol with and without the montage; write its files (all or nothing)."""
+    """Simulate a whole-brain protocol with and without the montage; write its files (all or nothing).
+
+    With ``progress``, one line per model and one naming the analysed frequency and why it is that
+    (``BrainProtocol.drive_frequency_source``: given, the montage waveform's rhythm, or the envelope
+    |f1 - f2| of a two-carrier montage) and the estimated peak memory; ``metadata.json`` records both
+    (``analysis``, ``estimate``).
+    """
     from ..analysis import welch_psd
-    from ..io import environment_info, save_figure, staged_directory, write_csv, write_json
+    from ..io import (
+        environment_info,
+        save_figure,
+        staged_directory,
+        write_csv,
+        write_json,
+    )
     from ..plots import close
     from ._eeg import eeg_from_sources, eeg_lead_field
-    from ._observables import (regional_entrainment, regional_response, response_gain, response_map_figure,
-                               segment_samples)
+    from ._fields import peak_fields_v_per_m
+    from ._observables import (
+        regional_entrainment,
+        regional_response,
+        response_gain,
+        response_map_figure,
+        segment_samples,
+    )
     from ._simulate import RegionalStimulus, simulate_network
 
     c = bp.carrier
@@ -26,8 +59,15 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
     # injects (its injected current) x waveform mA; the regional fields are per mA injected
     per_ma = np.stack([fl.normal_v_per_m_per_ma * m.injected_current_ma for fl, m in zip(bp.field, bp.montage)])
     stim = RegionalStimulus.from_fields(bp.network, per_ma, waves_ma, c.waveform_dt_ms, bp.coupling)
-    field_t = waves_ma @ per_ma                                                    # (n, R) V/m
-    field_peak = field_t[np.argmax(np.abs(field_t), axis=0), np.arange(field_t.shape[1])]
+    # each region's field when |field| is largest, V/m (computed in blocks: never the (n, R) field)
+    field_peak = (bp.field_peak_v_per_m if bp.field_peak_v_per_m is not None else
+                  peak_fields_v_per_m(waves_ma, per_ma))
+    mem = bp.estimate.get("memory_bytes", {})
+    if progress:
+        f_text = (f"{bp.drive_frequency_hz:g} Hz ({bp.drive_frequency_source})" if bp.drive_frequency_hz else
+                  f"none ({bp.drive_frequency_source}): mean rates and band power only")
+        print(f"stimsim: analysed frequency {f_text}; band {bp.band_hz[0]:g}-{bp.band_hz[1]:g} Hz"
+              + (f"; estimated peak memory {mem['total'] / 2**30:.2g} GiB" if mem else ""), flush=True)
     results = {}
     with staged_directory(Path(out_dir)) as stage:
         for model in c.models:
@@ -44,7 +84,7 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                                    field_scale=np.tile([1.0, 0.0], len(bp.G_values)))
             results[model] = res
         rows, spectra, traces = [], [], []
-        lead = eeg_lead_field(bp.connectome, bp.eeg_electrodes)
+        lead = bp.eeg_lead if bp.eeg_lead is not None else eeg_lead_field(bp.connectome, bp.eeg_electrodes)
         fig = None
         rec_dt = c.dt_ms * c.record_every
         k_send = bp.network.sender_index
@@ -114,7 +154,14 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                                 f"{bp.name}: {first}, G = {g0:g}")
         save_figure(fig, stage / "eeg.png")
         close(fig)
-        write_json({"command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
+        write_json(finite_json({
+                    "command": command, "protocol": bp.resolved, "regions": bp.network.n_regions,
+                    "analysis": {"drive_frequency_hz": bp.drive_frequency_hz,
+                                 "drive_frequency_source": bp.drive_frequency_source,
+                                 "band_hz": list(bp.band_hz), "eeg_electrodes": list(bp.eeg_electrodes)},
+                    "estimate": {**bp.estimate,
+                                 "scope": "estimated peak memory (bytes, above the loaded libraries) and table rows "
+                                          "(stimsim.brain._protocol_read.estimate_brain_memory)"},
                     "field": {"channels": [fl.source for fl in bp.field],
                               "peak_current_ma": [float(np.max(np.abs(w))) for w in waves_ma.T]},
                     "windows": [{"name": n, "start_ms": lo, "stop_ms": hi} for n, lo, hi in bp.windows],
@@ -125,5 +172,5 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                                                  "stimulation",
                               "eeg.png": "simulated EEG traces with and without the montage"},
                     "eeg_units": "arbitrary (lead field x synaptic activation about its mean)",
-                    "environment": environment_info()}, stage / "metadata.json")
+                    "environment": environment_info()}), stage / "metadata.json")
     return regional, eeg_table

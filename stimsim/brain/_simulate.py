@@ -337,9 +337,10 @@ def simulate_network(network, model="nmm2", duration_ms=1000.0, dt_ms=0.05, stim
         seeded with seed + b R + i). Refused for models without options.
     progress : None or bool
         A progress bar (steps, rate, time left); None: shown when the run is expected to be long
-        (the mean fields: more than 1e7 population-steps, integrated then in calls of about 0.5 s
-        that continue one another exactly, which also lets Ctrl-C stop it between calls; the
-        spiking network: its ``progress`` option, else a run expected to take more than 5 s).
+        (the mean fields: more than 1e7 population-steps; the spiking network: its ``progress``
+        option, else a run expected to take more than 5 s). Either way the kernels run in calls
+        of about 0.5 s (mean fields) or 2e8 neuron updates (network) that continue one another
+        exactly, so Ctrl-C and SIGTERM stop a long run between calls.
     history : {None, 'cubic', 'linear'}
         How delayed values are read between the stored steps (``stimsim.kernels.delayed``):
         cubic Hermite with the slope of the sent variable (fourth order in dt; models with

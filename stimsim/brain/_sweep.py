@@ -42,6 +42,9 @@ network unstimulated (the stimulus scaled by 0), from the local circuit's fixed 
 :func:`regional_entrainment` (judged against the unstimulated run). Points that share the local
 circuit, the montage and f run as lanes of one batch (G, speed and amplitude differ per lane;
 one unstimulated lane per distinct (G, speed)), which gives the same numbers as separate runs.
+The table has one row per design point, model and region: identical points of a list design run
+once per chunk and each keeps its rows with its own ``point_id``. A local-circuit parameter given
+under two names (``eta_bar`` and ``"eta_bar[P]"``) is refused when the protocol is loaded.
 """
 from __future__ import annotations
 
@@ -56,8 +59,8 @@ from .. import models as _models
 from ..circuit import canonical
 from ..errors import InputError, closest
 from ..protocol.reader import ProtocolError, Reader, key_text, show
-from ..protocol.sweep_table import axis_values, read_design
-from ..sweep._points import DESIGNS
+from ..protocol.sweep_table import axis_values, check_distinct, read_design
+from ..sweep._points import DESIGNS, evaluate_distinct
 from ..units import MS_PER_S
 from ._observables import ENTRAINMENT_COLUMNS
 
@@ -183,6 +186,10 @@ class BrainTaskSpec:
     def row_columns(self):
         return ["point_id", "model", *self.names, "region", "task_key", "status", "reason", *self.columns()]
 
+    def rows_per_point(self):
+        """Rows of the result table per design point: one per model and region."""
+        return len(self.models) * self.network.n_regions
+
     def chunk_size(self, n_points):
         """Points per chunk: trajectories of a chunk (2 lanes per point at most) within CHUNK_BYTES."""
         n_rec = int(round(self.duration_ms / self.dt_ms)) // self.record_every + 1
@@ -232,7 +239,13 @@ class BrainTaskSpec:
 
 def evaluate_brain_chunk(spec, point_ids, values, numba_threads=None):
     """Every task of a chunk of points (the function executors run); a tidy DataFrame, one row per
-    (point, model, region) (module docstring)."""
+    (point, model, region) (module docstring). Identical points of the chunk run once and each
+    keeps its own rows (:func:`stimsim.sweep._points.evaluate_distinct`)."""
+    return evaluate_distinct(_evaluate_points, spec, point_ids, values, numba_threads=numba_threads)
+
+
+def _evaluate_points(spec, point_ids, values, numba_threads=None):
+    """:func:`evaluate_brain_chunk` on points that are all different."""
     if numba_threads is not None:
         import numba
 
@@ -359,7 +372,7 @@ def validate_brain_sweep(table, bp, source="protocol"):
                 r.fail(str(exc), f"montages.{key_text(str(name))}")
     elif r.has("montages"):
         r.fail("applies only when montage is a design parameter ([sweep.parameters] montage = [...])", "montages")
-    names, parsed, values = [], [], {}
+    names, parsed, values, entries = [], [], {}, {}
     for name, raw in params.items():
         name = str(name)
         key = key_text(name)
@@ -385,6 +398,7 @@ def validate_brain_sweep(table, bp, source="protocol"):
                 par = parse_parameter(name, local, None)
             except InputError as exc:
                 pr.fail(f"{exc} (network parameters: {', '.join(NETWORK_PARAMETERS)})", key)
+            check_distinct(pr, key, par, local, entries)
         minimum = {"speed_mm_per_ms": 0.0, "frequency_hz": 0.0}.get(name)
         vals = axis_values(pr, key, raw, design_kind)
         for v in (min(vals), max(vals)):

@@ -29,8 +29,8 @@ MAX_HISTORY_BYTES = 2 * 2**30
 #: a run of more population-steps (steps x regions x populations x sets) shows a progress bar
 #: by default (benchmarks/bench_brain.py: ~220 ns per population-step for one set, so ~2 s)
 PROGRESS_ELEMENT_STEPS = 1e7
-#: wall time of one kernel call under a progress bar, s (the first call, of PROGRESS_FIRST_STEPS
-#: steps, measures the speed)
+#: wall time of one kernel call, s (the first call, of PROGRESS_FIRST_STEPS steps, measures the
+#: speed): the progress bar advances and interrupts are seen between calls
 PROGRESS_CALL_S = 0.5
 PROGRESS_FIRST_STEPS = 256
 HISTORIES = ("cubic", "linear")
@@ -110,8 +110,8 @@ def plan_lanes(model, network, spec, lanes, history, lanes_per_block):
 
 
 def run_lanes(model, network, spec, y0, stimulus, stride, lanes, plan, progress, on_divergence):
-    """Pack into the lane layout, call the model's delayed kernel (in calls of about
-    PROGRESS_CALL_S under a progress bar, else one) and report non-finite sets."""
+    """Pack into the lane layout, call the model's delayed kernel in calls of about PROGRESS_CALL_S
+    (continuing one another exactly) and report non-finite sets."""
     Gs, scales = lanes.G, lanes.field_scale
     B, L = lanes.n_sets, plan.lane_width
     R, P = network.n_regions, network.local.n_populations
@@ -140,7 +140,9 @@ def run_lanes(model, network, spec, y0, stimulus, stride, lanes, plan, progress,
     status = np.full((nb, L), -1, dtype=np.int64)
     H = np.empty((nb, plan.nbuf, R, 2, L))               # ring buffer (sent value, slope), carried between calls
     n_steps = spec.n_steps
-    per_call = PROGRESS_FIRST_STEPS if progress else n_steps
+    # calls of about PROGRESS_CALL_S that continue one another exactly, with or without a bar: Python
+    # regains control between them, so Ctrl-C and SIGTERM act within a second in long runs
+    per_call = PROGRESS_FIRST_STEPS
     wall = 0.0
     with tqdm(total=n_steps, desc=f"{model.name} brain network ({R} regions, {B} set{'s' * (B > 1)})", unit="step",
               unit_scale=True, disable=not progress, leave=False) as bar:

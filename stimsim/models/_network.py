@@ -34,7 +34,7 @@ from ._network_neurons import (DEFAULT_NEURONS, DEFAULT_V_PEAK, DEFAULT_RATE_WIN
                                PROBE_EVERY, BYTES_PER_NEURON, BUILD_BYTES_PER_NEURON, MAX_RASTER_SPIKES,
                                UPDATES_PER_CALL, PROGRESS_AFTER_S, SECONDS_PER_UPDATE, EXCITABILITIES,
                                NetworkOptions, _int_option, excitabilities, frozen_input, memory_limit_bytes,
-                               stationary_neurons)
+                               saturation, saturation_message, stationary_neurons)
 from ._network_regions import check_regions as _check_regions
 from ._network_regions import simulate_regions as _simulate_regions
 
@@ -399,6 +399,12 @@ class NetworkModel(Model):
             raise SimulationDiverged(
                 f"network trajectory became non-finite at t = {spec.time_ms[m]:g} ms; reduce dt_ms (now {dt}) "
                 "or check the parameters")
+        sat = saturation(out[:, 0], out[:, 1], circuit.vector("tau_m"), opts.v_peak)
+        if sat is not None:
+            m, ks, ceiling = sat
+            names = [circuit.names[k] for k in ks]
+            raise SimulationDiverged(saturation_message("network", spec.time_ms[m], names, out[m, 0, ks], ceiling[ks],
+                                                        opts.v_peak, dt))
         n_sp = int(rast_n[0])
         row = rast_t[1, :n_sp].astype(np.int64)
         k_of = rast_pop[row]

@@ -137,3 +137,50 @@ def stationary_neurons(c, tau_m, v_peak, dt, phase):
     V[pos] = v
     R[pos] = r
     return V, R
+
+
+#: a population whose mean voltage is undefined (every neuron refractory or beyond V_peak) while
+#: it fires at more than this fraction of the refractory ceiling V_peak / (2 tau_m) is saturated
+SATURATION_FRACTION = 0.5
+
+
+def saturation(rates_khz, v, tau_m, v_peak):
+    """The first record (and its populations) at which the network is saturated, or None.
+
+    With a finite V_peak every spike costs a refractory time 2 tau_m / V_peak (models.md M1), so a
+    population cannot fire faster than V_peak / (2 tau_m). When its rate exceeds
+    SATURATION_FRACTION of that ceiling and no neuron is left below V_peak to define the mean
+    voltage, the network no longer approximates the QIF population the mean fields describe (its
+    neurons spend most of their time refractory): the input is beyond what the network resolves at
+    this V_peak and step, the spiking counterpart of a mean-field run that diverges.
+
+    Parameters
+    ----------
+    rates_khz, v : arrays (n_records, P)
+        Recorded rates (kHz) and mean voltages.
+    tau_m : array (P,)
+        Membrane time constants, ms.
+    v_peak : float
+
+    Returns
+    -------
+    None or (record index, population indices, ceiling kHz (P,))
+    """
+    ceiling = v_peak / (2.0 * np.asarray(tau_m, dtype=float))
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(v) & (rates_khz > SATURATION_FRACTION * ceiling[None, :])
+    if not np.any(bad):
+        return None
+    m = int(np.argmax(np.any(bad, axis=1)))
+    return m, np.flatnonzero(bad[m]), ceiling
+
+
+def saturation_message(where, t_ms, names, rates_khz, ceiling_khz, v_peak, dt_ms):
+    """The SimulationDiverged text of a saturated network (:func:`saturation`)."""
+    pops = ", ".join(f"{n} at {1000.0 * r:.4g} Hz (ceiling {1000.0 * c:.4g} Hz)"
+                     for n, r, c in zip(names, rates_khz, ceiling_khz))
+    return (f"{where} saturated at t = {t_ms:g} ms: every neuron of population(s) {pops} was refractory or "
+            f"beyond V_peak, so the mean voltage is undefined and the rate is over "
+            f"{SATURATION_FRACTION:g} x the ceiling V_peak / (2 tau_m) a finite V_peak = {v_peak:g} allows "
+            f"(models.md M1); the input is too large for the spiking network: lower the input or noise, or raise "
+            f"v_peak (with dt_ms = {dt_ms:g} <= 0.5 tau_m / v_peak)")

@@ -513,4 +513,11 @@ def _run_set(model, network, spec, opts, stimulus, stride, y0, scale, plan, seed
             m_rate = int(ms[-1]) + 1
         bar.update(Lc)
         n0 += Lc
+    for i in range(R):                                   # a saturated region is a failed run (as one circuit)
+        sat = _netmod.saturation(states[:, 0, i, :], states[:, 1, i, :], tm, opts.v_peak)
+        if sat is not None:
+            m, ks, ceiling = sat
+            raise SimulationDiverged(_netmod.saturation_message(
+                f"spiking brain network (set {b}), region {network.region_labels[i]!r},", m * re * dt,
+                [local.names[k] for k in ks], states[m, 0, i, ks], ceiling[ks], opts.v_peak, dt))
     return wall

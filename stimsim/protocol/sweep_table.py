@@ -44,7 +44,7 @@ from .. import models as _models
 from ..circuit import POPULATION_PARAMETERS  # noqa: F401  (documented names)
 from ..errors import InputError, closest
 from ..sweep._points import DESIGNS, Design
-from ..sweep._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec
+from ..sweep._tasks import DRIVE_PARAMETERS, KINDS, TaskSpec, circuit_entries
 from .reader import ProtocolError, Reader, grid, key_text, show
 
 KEYS = ("kind", "design", "n", "seed", "log", "frequency_hz", "amplitude", "noise_std", "output_population",
@@ -70,6 +70,26 @@ def axis_values(pr, key, raw, design_kind):
     if not isinstance(raw, list) or not raw:
         pr.fail(f"a list sweep needs a non-empty list of values, got {show(raw)}", key)
     return tuple(pr.as_number(v, f"{key}[{i}]") for i, v in enumerate(raw))
+
+
+def check_distinct(pr, key, par, circuit, seen):
+    """Refuse a design parameter that sets a circuit entry an earlier one sets (an alias).
+
+    ``seen`` maps the keys read so far to their entries (:func:`circuit_entries`); this key's
+    entries are added to it. ``pr`` reads [sweep.parameters] (key paths in messages).
+    """
+    mine = circuit_entries(par, circuit)
+    for other, entries in seen.items():
+        if entries & mine:
+            pr.fail(f"sets the same circuit entry as {other} ({_entry_text(min(entries & mine), circuit)}); "
+                    "give each parameter under one name only", key)
+    seen[key] = mine
+
+
+def _entry_text(entry, circuit):
+    if entry[0] == "J":
+        return f"J[{circuit.names[entry[1]]},{circuit.names[entry[2]]}]"
+    return f"{entry[0]}[{circuit.names[entry[1]]}]"
 
 
 def read_design(r, design_kind, values, default_n):
@@ -112,7 +132,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
     if not isinstance(params, dict) or not params:
         r.fail("is required: a table {name = values} of at least one parameter", "parameters")
     pr = r.child("parameters")
-    names, parsed, values = [], [], {}
+    names, parsed, values, entries = [], [], {}, {}
     for name, raw in params.items():
         name = str(name)
         key = key_text(name)
@@ -125,6 +145,7 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
                 par = parse_parameter(name, circuit, protocol.coupling if protocol.drive_unit == "field" else None)
             except InputError as exc:
                 pr.fail(f"{exc} (drive parameters: {', '.join(DRIVE_PARAMETERS)})", key)
+            check_distinct(pr, key, par, circuit, entries)
         vals = axis_values(pr, key, raw, design_kind)
         for v in (min(vals), max(vals)):
             if par is not None:
@@ -134,6 +155,8 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
                     pr.fail(str(exc), key)
             elif name == "frequency_hz" and v <= 0:
                 pr.fail(f"frequencies must be > 0 Hz, got {v:g}", key)
+            elif name == "amplitude" and v < 0:
+                pr.fail(f"amplitudes must be >= 0 drive units (as [sweep] amplitude), got {v:g}", key)
         names.append(name)
         parsed.append(par)
         values[name] = list(vals)
@@ -213,8 +236,10 @@ def validate_sweep(table, protocol, source="protocol", path="sweep"):
             r.fail(str(exc), "bifurcation_parameter")
         if bif_range[0] == bif_range[1]:
             r.fail("must have two different ends", "bifurcation_range")
-        if bp.label in names:
-            r.fail(f"{bp.label!r} is also a design parameter", "bifurcation_parameter")
+        both = [n for n, q in zip(names, parsed) if q is not None and circuit_entries(q, circuit) & circuit_entries(bp, circuit)]
+        if both:
+            r.fail(f"{bif_par!r} sets the same circuit entry as the design parameter {key_text(both[0])}",
+                   "bifurcation_parameter")
     else:
         for k in ("bifurcation_parameter", "bifurcation_range"):
             if r.has(k):

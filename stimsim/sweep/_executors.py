@@ -24,6 +24,38 @@ import os
 from ..errors import InputError
 
 EXECUTORS = ("serial", "local", "dask")
+#: seconds to wait for an existing Dask scheduler to answer before the sweep is refused
+CONNECT_TIMEOUT_S = 5
+#: protocols of a scheduler address (dask.distributed comms)
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+_HOW = "give PROTOCOL://HOST:PORT, e.g. tcp://10.0.0.5:8786"
+
+
+def check_scheduler_address(address):
+    """Parse the address of a Dask scheduler; return it stripped of blanks.
+
+    Parameters
+    ----------
+    address : str
+        ``[PROTOCOL://]HOST:PORT`` with PROTOCOL one of :data:`SCHEDULER_PROTOCOLS` (default tcp)
+        and PORT 1..65535.
+
+    Raises
+    ------
+    stimsim.errors.InputError
+        Naming ``--scheduler``, the value and the allowed form.
+    """
+    text = str(address).strip()
+    proto, sep, loc = text.rpartition("://")
+    if not sep:
+        proto, loc = "tcp", text
+    if proto not in SCHEDULER_PROTOCOLS:
+        raise InputError(f"--scheduler {address!r}: unknown protocol {proto!r} (allowed: "
+                         f"{', '.join(SCHEDULER_PROTOCOLS)}); {_HOW}")
+    host, colon, port = loc.rpartition(":")
+    if not colon or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise InputError(f"--scheduler {address!r} is not a scheduler address HOST:PORT (PORT 1-65535); {_HOW}")
+    return text
 
 
 def _missing_dask():
@@ -113,10 +145,13 @@ class DaskExecutor:
                                         host="127.0.0.1", dashboard_address=None)
             self.client = Client(self.cluster)
         else:
+            scheduler = check_scheduler_address(scheduler)
             try:
-                self.client = Client(scheduler, timeout="10s")
-            except OSError as exc:
-                raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+                self.client = Client(scheduler, timeout=f"{CONNECT_TIMEOUT_S}s")
+            except (OSError, ValueError) as exc:       # TimeoutError is an OSError
+                why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise InputError(f"--scheduler {scheduler}: no Dask scheduler answered within {CONNECT_TIMEOUT_S} s "
+                                 f"({why}); start one (dask scheduler) or correct the address") from None
         self.max_in_flight = max_in_flight
 
     def _threads_per_worker(self):
@@ -178,14 +213,39 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def make_executor(name="local", scheduler=None, workers=None):
-    """The executor called ``name`` ('serial', 'local', 'dask'); a scheduler or workers imply 'dask'."""
-    if scheduler is not None or workers is not None:
-        name = "dask"
+def check_executor(name=None, scheduler=None, workers=None):
+    """The executor's name: ``name``, or 'dask' when a scheduler or workers are given, else 'local'.
+
+    Raises
+    ------
+    stimsim.errors.InputError
+        An unknown name; a scheduler or workers with 'serial' or 'local' (they run in this
+        process); both a scheduler and workers; workers < 1; a malformed scheduler address.
+    """
+    dask = scheduler is not None or workers is not None
+    if name is None:
+        name = "dask" if dask else "local"
     if name not in EXECUTORS:
         from ..errors import unknown_name_error
 
         raise InputError(str(unknown_name_error("executor", name, EXECUTORS)))
+    if dask and name != "dask":
+        flag = "--scheduler" if scheduler is not None else "--workers"
+        raise InputError(f"--executor {name} runs in this process; {flag} applies only to --executor dask "
+                         "(leave --executor out, or drop " + flag + ")")
+    if scheduler is not None and workers is not None:
+        raise InputError("give either --scheduler (an existing Dask cluster) or --workers (a local one), not both")
+    if workers is not None and (isinstance(workers, bool) or int(workers) != workers or workers < 1):
+        raise InputError(f"--workers must be an integer >= 1, got {workers!r}")
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    return name
+
+
+def make_executor(name=None, scheduler=None, workers=None):
+    """The executor called ``name`` ('serial', 'local', 'dask'; default: 'dask' when a scheduler or
+    workers are given, else 'local'), checked by :func:`check_executor`."""
+    name = check_executor(name, scheduler, workers)
     if name == "dask":
         return DaskExecutor(scheduler=scheduler, workers=workers)
     return SerialExecutor() if name == "serial" else LocalExecutor()

@@ -110,3 +110,65 @@ class Design:
         vals = {k: [float(x) for x in v] for k, v in self.values.items()}
         return {"kind": self.kind, "values": vals, "n": int(self.n), "seed": int(self.seed),
                 "log": list(self.log), "n_points": self.n_points}
+
+
+def identical_points(values):
+    """Group the identical rows of a block of design values (bit for bit).
+
+    Parameters
+    ----------
+    values : array (m, n_parameters)
+
+    Returns
+    -------
+    first : array of int
+        Index of the first row of each group, in order of first appearance.
+    inverse : array (m,) of int
+        The group of each row (``values[first[inverse]]`` equals ``values``).
+    """
+    values = np.ascontiguousarray(values, dtype=float)
+    seen, first = {}, []
+    inverse = np.empty(len(values), dtype=np.int64)
+    for i, row in enumerate(values):
+        g = seen.setdefault(row.tobytes(), len(first))
+        if g == len(first):
+            first.append(i)
+        inverse[i] = g
+    return np.asarray(first, dtype=np.int64), inverse
+
+
+def evaluate_distinct(fn, spec, point_ids, values, numba_threads=None):
+    """Run a chunk function once per distinct point of a chunk; every point still gets its rows.
+
+    Identical points (a list design with a repeated row) share one computation: ``fn`` runs on the
+    first of each group, and its rows are copied to the others with their own ``point_id``. A
+    task's result depends on its content only (never on its point id), so the copies are what
+    separate runs would give.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(spec, point_ids, values, numba_threads=...)`` returning a DataFrame with a
+        ``point_id`` column.
+    spec, point_ids, values, numba_threads
+        As for ``fn``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of every point of ``point_ids``, ordered by point_id (the row order within a
+        point kept).
+    """
+    point_ids = np.asarray(point_ids, dtype=np.int64)
+    values = np.asarray(values, dtype=float).reshape(len(point_ids), -1)
+    first, inverse = identical_points(values)
+    frame = fn(spec, point_ids[first], values[first], numba_threads=numba_threads)
+    if len(first) == len(point_ids):
+        return frame
+    rows_of = frame.groupby("point_id", sort=False).indices
+    reps = point_ids[first][inverse]
+    take = np.concatenate([rows_of[int(r)] for r in reps])
+    ids = np.concatenate([np.full(len(rows_of[int(r)]), p, dtype=np.int64) for r, p in zip(reps, point_ids)])
+    out = frame.iloc[take].reset_index(drop=True)
+    out["point_id"] = ids
+    return out.sort_values("point_id", kind="stable").reset_index(drop=True)

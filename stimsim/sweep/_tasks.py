@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..circuit import canonical
+from ..errors import InputError
 from ..units import MS_PER_S
 
 KINDS = ("lockin", "linear", "resonance", "fixed_points", "bifurcation", "entrainment")
@@ -111,6 +112,18 @@ class TaskSpec:
     bifurcation_parameter: str = ""
     bifurcation_range: tuple = ()
 
+    def __post_init__(self):
+        seen = {}
+        for name, par in zip(self.names, self.parameters):
+            if par is None:
+                continue
+            mine = circuit_entries(par, self.circuit)
+            for other, entries in seen.items():
+                if entries & mine:
+                    raise InputError(f"sweep parameter {name!r} sets the same circuit entry as {other!r}; "
+                                     "give each parameter under one name only")
+            seen[name] = mine
+
     # --- the interface run_sweep uses (stimsim.brain.BrainTaskSpec has the same) --------------
     @property
     def evaluate(self):
@@ -129,6 +142,10 @@ class TaskSpec:
     def columns(self):
         """Result columns with their units (after point_id, model, parameters, task_key, status, reason)."""
         return result_columns(self.kind, self.output)
+
+    def rows_per_point(self):
+        """Rows of the result table per design point (one per model)."""
+        return len(self.models)
 
     def chunk_size(self, n_points):
         """Default points per chunk (:func:`stimsim.sweep.default_chunk_size`)."""
@@ -169,6 +186,21 @@ class TaskSpec:
         if cache is not None:
             cache[key] = c
         return c, f, a
+
+
+def circuit_entries(par, circuit):
+    """The circuit entries a continuation parameter sets, as a set of tuples.
+
+    ``('J', post, pre)`` for a coupling (population indices), ``(name, k)`` per population for a
+    population parameter (``'tau_s/tau_m'`` sets ``tau_s``), ``('field', k)`` for a DC field. Two
+    names that set a common entry (``J`` and ``"J[P,P]"`` in a one-population circuit,
+    ``eta_bar`` and ``"eta_bar[E]"``) would write one number twice.
+    """
+    if par.kind == "J":
+        post, pre = par.populations or (circuit.names[0], circuit.names[0])
+        return {("J", circuit.index(post), circuit.index(pre))}
+    name = "tau_s" if par.kind == "tau_s/tau_m" else par.kind
+    return {(name, circuit.index(p)) for p in (par.populations or circuit.names)}
 
 
 def task_key(spec, model, circuit, freq_hz, amplitude, gains, content_key=None):
@@ -236,8 +268,17 @@ def evaluate_chunk(spec, point_ids, values, numba_threads=None):
     -------
     pandas.DataFrame
         One row per (point, model): point_id, model, the design parameters, task_key, status,
-        reason and the kind's result columns (:func:`result_columns`).
+        reason and the kind's result columns (:func:`result_columns`). Identical points of the
+        chunk are computed once and each keeps its own rows
+        (:func:`stimsim.sweep._points.evaluate_distinct`).
     """
+    from ._points import evaluate_distinct
+
+    return evaluate_distinct(_evaluate_points, spec, point_ids, values, numba_threads=numba_threads)
+
+
+def _evaluate_points(spec, point_ids, values, numba_threads=None):
+    """:func:`evaluate_chunk` on points that are all different."""
     if numba_threads is not None:
         import numba
 
