@@ -327,6 +327,8 @@ def test_a_run_split_into_calls_under_a_progress_bar_is_the_one_call_run(model, 
 def test_a_long_run_is_split_into_calls_without_a_progress_bar_too(monkeypatch):
     """Python regains control between kernel calls (about 0.5 s each) whether or not a bar is shown,
     so Ctrl-C and SIGTERM stop a long brain run within a second."""
+    import stimsim.models._delayed as engine
+
     m = stimsim.models.get("nmm2")
     calls = []
     kernel = m.run_delayed_kernel
@@ -334,7 +336,7 @@ def test_a_long_run_is_split_into_calls_without_a_progress_bar_too(monkeypatch):
         calls.append((int(args[14]), int(args[15]))), kernel(local, R, state, par, args)))
     simulate_network(small_network(stimsim.preset("ping"), R=3, G=0.4), "nmm2", duration_ms=20.0, dt_ms=0.01,
                      progress=False, record_every=100)
-    assert len(calls) >= 2 and calls[0] == (0, 256) and calls[-1][1] == 2000
+    assert len(calls) >= 2 and calls[0] == (0, engine.PROGRESS_FIRST_STEPS) and calls[-1][1] == 2000
     assert all(a[1] == b[0] for a, b in zip(calls, calls[1:]))                # consecutive ranges
 
 

@@ -416,7 +416,7 @@ def integrate_nmm2(y0, par, K, recv_w, sender, const, coef, waves, stride, has_w
                    out, status):
     """Integrate steps [n_begin, n_end) of blocks of NMM2 brain networks in parallel (models.md M2,
     M5; module docstring). Calls over consecutive ranges continue one run exactly (the caller can
-    report progress between them); ``n_begin`` is a multiple of CHUNK.
+    report progress between them); ``n_begin`` may be any step (the drive is refilled from there).
 
     Parameters
     ----------

@@ -32,7 +32,9 @@ PROGRESS_ELEMENT_STEPS = 1e7
 #: wall time of one kernel call, s (the first call, of PROGRESS_FIRST_STEPS steps, measures the
 #: speed): the progress bar advances and interrupts are seen between calls
 PROGRESS_CALL_S = 0.5
-PROGRESS_FIRST_STEPS = 256
+#: the first call is short: a dense connectome of 1500 regions costs ~90 ms per step (2 sets), so
+#: a longer first call would hold off an interrupt for seconds
+PROGRESS_FIRST_STEPS = 16
 HISTORIES = ("cubic", "linear")
 
 
@@ -158,8 +160,9 @@ def run_lanes(model, network, spec, y0, stimulus, stride, lanes, plan, progress,
             took = time.perf_counter() - t0
             wall += took
             bar.update(n_end - n_begin)
-            # the next call lasts about PROGRESS_CALL_S (a whole number of drive chunks)
-            per_call = max(_k.CHUNK, int(PROGRESS_CALL_S * (n_end - n_begin) / max(took, 1e-9)) // _k.CHUNK * _k.CHUNK)
+            # the next call lasts about PROGRESS_CALL_S (calls may start at any step: the kernel refills
+            # its drive from there, and its numbers do not depend on where calls begin)
+            per_call = max(1, int(PROGRESS_CALL_S * (n_end - n_begin) / max(took, 1e-9)))
             n_begin = n_end
     states = np.moveaxis(out, 1, -2).reshape(spec.n_records, nrec, RP, nb * L)[..., :B]
     status = status.reshape(-1)[:B]
