@@ -366,3 +366,22 @@ def test_a_saturated_region_of_a_spiking_brain_raises_or_is_flagged():
     res = simulate_network(net, "network", duration_ms=5.0, dt_ms=0.01, network_options=opts, G=[0.0, 0.1],
                            on_divergence="nan")
     assert list(res.diverged) == [0, 1] and np.all(np.isnan(res.states))
+
+
+def test_ping_finite_size_offset_from_nmm2_is_as_documented_and_shrinks_with_n():
+    """docs/models.md M1: for `ping` the network's E rate is 8-9 % above NMM2's and its rhythm 2.6 %
+    slower at N = 10 000; about twice as far at N = 2 500."""
+    c = stimsim.preset("ping")
+    T, dt = 2000.0, 0.01
+    ref = stimsim.simulate(c, "nmm2", duration_ms=T, dt_ms=dt, record_every=10)
+    late = ref.time_ms >= 500.0
+    r_ref, f_ref = ref.rate_hz[late, 0].mean(), dominant_frequency(ref.rate_hz[late, 0], 0.1)
+    offsets = {}
+    for n in (2500, 10_000):
+        net = stimsim.simulate(c, "network", duration_ms=T, dt_ms=dt, record_every=10, neurons=n, seed=1,
+                               progress=False)
+        offsets[n] = (net.rate_hz[late, 0].mean() / r_ref - 1.0,
+                      dominant_frequency(net.rate_hz[late, 0], 0.1) / f_ref - 1.0)
+    rate, freq = offsets[10_000]
+    assert 0.07 < rate < 0.10 and -0.035 < freq < -0.018                     # measured +8.6 %, -2.6 %
+    assert offsets[2500][0] > 1.5 * rate and offsets[2500][1] < 1.5 * freq   # measured +18 %, -5.5 %
