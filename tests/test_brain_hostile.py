@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import stimsim.brain._estimate as est
 import stimsim.brain._protocol_read as pr
 import stimsim.brain._simulate as brain_sim
 import stimsim.models as models
@@ -126,9 +127,9 @@ def test_absurd_region_counts_are_refused_with_the_estimate(tmp_path, capsys, no
     # the largest region count that fits: it fits, one more does not
     top = int(m.group(2).replace(",", ""))
     bp = load_brain_protocol(TACS, sets=[f"network.regions={min(top, 50)}"])       # the run's other settings
-    est = [pr.estimate_brain_memory(n, n * (n - 1), bp.carrier, 2, 19, bp.windows, 1, True)["memory_bytes"]["total"]
-           for n in (top, top + 1)]
-    assert est[0] <= 8 * 2**30 < est[1]
+    totals = [est.estimate_brain_memory(n, n * (n - 1), bp.carrier, 2, 19, bp.windows, 1, True)["memory_bytes"]["total"]
+              for n in (top, top + 1)]
+    assert totals[0] <= 8 * 2**30 < totals[1]
 
 
 def test_the_default_memory_limit_is_half_the_machine(tmp_path, capsys, no_run):
@@ -153,7 +154,7 @@ def test_a_connectome_file_too_large_names_the_connectome(tmp_path, capsys, no_r
     assert text != TACS.read_text() and data["network"]["regions"] == 30
     p.write_text(text)
     monkeypatch.setattr(checks, "MAX_MEMORY_BYTES", 2**30)
-    monkeypatch.setattr(pr, "DELAY_BYTES_PER_CONNECTION", 1e6)     # make the network's size dominate
+    monkeypatch.setattr(est, "DELAY_BYTES_PER_CONNECTION", 1e6)     # make the network's size dominate
     msg = refused(tmp_path, capsys, ["run.models=['nmm2']"], protocol=p)
     assert re.search(r"^network\.connectome: the run would need .*; its 60 regions and 3,540 connections do not fit; "
                      r"use a smaller connectome$", msg)
@@ -207,14 +208,14 @@ def test_estimate_counts_the_rows_and_is_in_metadata(tmp_path, capsys):
     assert re.search(r"stimsim: analysed frequency 10 Hz \(the montage waveform's rhythm\); band 8-12 Hz; "
                      r"estimated peak memory [0-9.]+ GiB", printed)
     meta = json.loads((out / "metadata.json").read_text())
-    est = meta["estimate"]
-    mem = est["memory_bytes"]
+    estimate = meta["estimate"]
+    mem = estimate["memory_bytes"]
     assert set(mem) == {"connectome", "delay_tables", "recordings", "eeg", "tables", "drive", "fixed", "total"}
     assert mem["total"] == pytest.approx(sum(v for k, v in mem.items() if k != "total"))
-    assert mem["connectome"] == pr.CONNECTOME_MATRICES * 8 * 6**2
-    assert mem["delay_tables"] == (pr.DELAY_BYTES_PER_CONNECTION + pr.DELAY_BYTES_PER_CONNECTION_BLOCK
-                                   * pr._blocks(2)) * 6 * 5
-    for name, rows in est["rows"].items():              # the size estimate is exact
+    assert mem["connectome"] == est.CONNECTOME_MATRICES * 8 * 6**2
+    assert mem["delay_tables"] == (est.DELAY_BYTES_PER_CONNECTION + est.DELAY_BYTES_PER_CONNECTION_BLOCK
+                                   * est._blocks(2)) * 6 * 5
+    for name, rows in estimate["rows"].items():              # the size estimate is exact
         assert len(pd.read_csv(out / name)) == rows, name
     assert meta["analysis"]["drive_frequency_source"] == "the montage waveform's rhythm"
 

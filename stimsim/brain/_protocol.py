@@ -45,7 +45,7 @@ first carrier; with more than two it must be given. The run prints it and why, a
 ``metadata.json`` records both (``analysis.drive_frequency_hz``, ``analysis.drive_frequency_source``).
 
 Before any model runs, the peak memory of the run is estimated
-(:func:`stimsim.brain._protocol_read.estimate_brain_memory`: connectome matrices, delay tables,
+(:func:`stimsim.brain._estimate.estimate_brain_memory`: connectome matrices, delay tables,
 recordings, EEG traces, tables, drive) and refused above the memory limit of single runs
 (:func:`stimsim.protocol.checks.memory_limit_bytes`); the estimate and the row counts of the tables
 are in ``metadata.json`` (``estimate``). The largest regional field must stay at most

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import models as _models
-from .._simulate import LANES
 from ..coupling import FieldCoupling
 from ..errors import InputError, closest
 from ..protocol import checks as _checks
@@ -39,6 +38,7 @@ from ._connectome import (
     tvb_data_connectome,
 )
 from ._eeg import eeg_lead_field
+from ._estimate import estimate_brain_memory
 from ._fields import (
     MAX_FIELD_V_PER_M,
     Montage,
@@ -47,7 +47,6 @@ from ._fields import (
     peak_fields_v_per_m,
 )
 from ._network import BrainNetwork
-from ._observables import segment_samples
 from ._simulate import check_network_run
 from ._sweep import validate_brain_sweep
 
@@ -65,24 +64,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: (0.1-0.5 mm; Bikson et al. 2004, Radman et al. 2009) and longer than any cortical neuron
 MAX_LAMBDA_MM = 10.0
 
-# --- memory estimate of a whole-brain run (estimate_brain_memory); measured peak VmRSS above the
-# process after importing and compiling, generated connectome, pyramidal-physiological, cubic history
-#: R x R float64 matrices held while a run goes: the connectome's weights and tract lengths, the
-#: normalised weights, and the network's own copies of both
-CONNECTOME_MATRICES = 5
-#: bytes per connection (nonzero weight) of a lane-kernel model's delay tables (sparse rows, delays,
-#: ring-buffer offsets, interpolation weights and their temporaries), and per connection and block
-#: of lanes (each block keeps its own offsets and weights): measured 320 + 72 per block at
-#: R = 1000 (1 and 2 blocks) and R = 2000
-DELAY_BYTES_PER_CONNECTION = 330.0
-DELAY_BYTES_PER_CONNECTION_BLOCK = 80.0
-#: bytes per row of eeg.csv while the EEG traces are built, joined, written and plotted (measured 165:
-#: 10 regions, 4000 ms recorded every 0.05 ms, 19 electrodes, 3.0 M rows, peak 647 MB)
-EEG_BYTES_PER_ROW = 180.0
-#: bytes per row of regional.csv (about 20 columns) and eeg_spectra.csv (7), built and joined
-TABLE_BYTES_PER_ROW = 200.0
-#: bytes of the figures and everything else that does not grow with the run (measured ~50 MB)
-FIXED_BYTES = 100e6
 
 
 @dataclass(frozen=True)
@@ -486,98 +467,6 @@ def _band(ana, f, rec_dt):
         ana.fail(f"{list(band)} Hz reaches above the Nyquist frequency {nyquist:g} Hz of the recorded series "
                  f"(dt_ms x record_every = {rec_dt:g} ms); lower the band or run.record_every", "band_hz")
     return band
-
-
-def _blocks(n_sets):
-    """Blocks of lanes of a lane-kernel brain run of ``n_sets`` sets (``stimsim.models``: at most
-    LANES sets per block, and at least one block per numba thread)."""
-    import numba
-
-    if n_sets == 1:
-        return 1
-    width = max(1, min(LANES, -(-n_sets // numba.get_num_threads())))
-    return -(-n_sets // width)
-
-
-def estimate_brain_memory(n_regions, n_connections, carrier, n_sets, n_electrodes, windows=(), n_channels=1,
-                          generated=False):
-    """Estimated peak memory (bytes) of a whole-brain protocol run, and the rows of its tables.
-
-    Parts (float64 throughout; the constants are module attributes, measured as peak ``VmRSS``
-    above the process after importing and compiling):
-
-    * ``connectome``: :data:`CONNECTOME_MATRICES` R x R matrices (weights and tract lengths, the
-      normalised weights, the network's copies); a generated connectome needs
-      :func:`stimsim.brain._connectome.generated_connectome_bytes` while it is built, and the total
-      is at least that.
-    * ``delay_tables``: the delay tables of one lane-kernel model's run (models run one after
-      another): (:data:`DELAY_BYTES_PER_CONNECTION` + :data:`DELAY_BYTES_PER_CONNECTION_BLOCK` x
-      blocks of lanes) per connection (nonzero weight). A model that runs itself (the spiking
-      network) checks its own memory (``check_regions``).
-    * ``recordings``: every model's recorded states (records x variables x R x populations x
-      sets), kept until the tables are built, one more copy of the largest (the kernel's layout
-      while it is reordered) and the rates and synaptic activations that are analysed (2 more
-      arrays of records x R x populations x sets).
-    * ``eeg``: the rows of ``eeg.csv`` (models x sets x electrodes x analysed records) x
-      :data:`EEG_BYTES_PER_ROW`.
-    * ``tables``: the rows of ``regional.csv`` (models x sets x windows x R) and ``eeg_spectra.csv``
-      (models x sets x electrodes x Welch frequencies of each window) x :data:`TABLE_BYTES_PER_ROW`.
-    * ``drive``: the montage current of every channel on the waveform grid, with its copies
-      (samples x (4 channels + 2) x 8 bytes).
-    * ``fixed``: :data:`FIXED_BYTES` (figures, fields, lead field).
-
-    Parameters
-    ----------
-    n_regions, n_connections : int
-        R and the number of nonzero weights.
-    carrier : stimsim.protocol.validated.Protocol
-        The validated run (models, duration_ms, dt_ms, record_every, transient_ms, waveform_dt_ms,
-        the local circuit's populations).
-    n_sets : int
-        Lanes of each model's batch (2 per value of G: with and without the montage).
-    n_electrodes : int
-    windows : sequence of (name, start_ms, stop_ms)
-    n_channels : int
-    generated : bool
-        The connectome is generated (its construction peak counts).
-
-    Returns
-    -------
-    dict
-        ``{"memory_bytes": {part: bytes, ..., "total": bytes}, "rows": {file: rows}}``.
-    """
-    R, P, B, E = float(n_regions), carrier.circuit.n_populations, int(n_sets), int(n_electrodes)
-    conns = float(n_connections)
-    n_steps = round(carrier.duration_ms / carrier.dt_ms)
-    n_rec = n_steps // carrier.record_every + 1
-    rec_dt = carrier.dt_ms * carrier.record_every
-    n_analysed = n_rec - min(n_rec, max(0, int(np.ceil((carrier.transient_ms - 1e-9) / rec_dt))))
-    models = [_models.get(m) for m in carrier.models]
-    blocks = _blocks(B)
-    width = -(-B // blocks)
-    per_set = n_rec * R * P * 8.0
-    per_model = [per_set * m.n_recorded * B for m in models]
-    recordings = sum(per_model) + max(per_model) * (blocks * width) / B + 2 * per_set * B
-    delay = (DELAY_BYTES_PER_CONNECTION + DELAY_BYTES_PER_CONNECTION_BLOCK * blocks) * conns
-    delay_tables = delay if any(m.lane_kernel for m in models) else 0.0
-    eeg_rows = len(models) * B * E * n_analysed
-    regional_rows = len(models) * B * len(windows) * int(n_regions)
-    spectra_rows = 0
-    for _, lo, hi in windows:
-        n_w = int(np.floor((hi + 1e-9) / rec_dt)) - int(np.ceil((lo - 1e-9) / rec_dt)) + 1
-        spectra_rows += len(models) * B * E * (segment_samples(n_w, rec_dt) // 2 + 1)
-    n_drive = round(carrier.duration_ms / carrier.waveform_dt_ms) + 1
-    parts = {"connectome": CONNECTOME_MATRICES * 8.0 * R * R, "delay_tables": delay_tables,
-             "recordings": recordings, "eeg": eeg_rows * EEG_BYTES_PER_ROW,
-             "tables": (regional_rows + spectra_rows) * TABLE_BYTES_PER_ROW,
-             "drive": n_drive * (4 * n_channels + 2) * 8.0, "fixed": FIXED_BYTES}
-    total = sum(parts.values())
-    if generated:
-        total = max(total, generated_connectome_bytes(n_regions))
-    parts["total"] = total
-    return {"memory_bytes": {k: float(v) for k, v in parts.items()},
-            "rows": {"regional.csv": int(regional_rows), "eeg.csv": int(eeg_rows),
-                     "eeg_spectra.csv": int(spectra_rows)}}
 
 
 def _check_memory(estimate, source, R, connections, generated, carrier, n_electrodes, n_G, windows, n_channels):

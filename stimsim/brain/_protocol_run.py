@@ -161,7 +161,7 @@ def run_brain_protocol(bp, out_dir, progress=True, command=None):
                                  "band_hz": list(bp.band_hz), "eeg_electrodes": list(bp.eeg_electrodes)},
                     "estimate": {**bp.estimate,
                                  "scope": "estimated peak memory (bytes, above the loaded libraries) and table rows "
-                                          "(stimsim.brain._protocol_read.estimate_brain_memory)"},
+                                          "(stimsim.brain._estimate.estimate_brain_memory)"},
                     "field": {"channels": [fl.source for fl in bp.field],
                               "peak_current_ma": [float(np.max(np.abs(w))) for w in waves_ma.T]},
                     "windows": [{"name": n, "start_ms": lo, "stop_ms": hi} for n, lo, hi in bp.windows],
